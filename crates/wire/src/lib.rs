@@ -1,0 +1,12 @@
+//! Supabase wire types, defined once and shared by the simulated devices' clients and the
+//! embedded stack, so the two cannot drift apart silently.
+//!
+//! - [`jwt`]: Supabase access-token claims, HS256 encode/decode.
+//! - [`gotrue`]: Auth (GoTrue) request and response bodies.
+//! - [`postgrest`]: the PostgREST error body and the small error kind metrics count by.
+//! - [`phoenix`]: Realtime's Phoenix frames (vsn 1.0.0 objects and 2.0.0 arrays) and payloads.
+
+pub mod gotrue;
+pub mod jwt;
+pub mod phoenix;
+pub mod postgrest;

@@ -1,0 +1,22 @@
+//! The command line: clap definitions and dispatch. No logic lives here.
+
+use clap::{Parser, Subcommand};
+
+/// Load-testing and scalability simulator for the FinOS sync protocol on Supabase.
+#[derive(Debug, Parser)]
+#[command(name = "syncstorm", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {}
+
+/// Exit codes, documented in the README.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const RUN_FAILED: i32 = 1;
+    pub const BAD_INPUT: i32 = 2;
+    pub const THRESHOLDS_BREACHED: i32 = 3;
+}

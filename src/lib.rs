@@ -1,0 +1,6 @@
+//! syncstorm: a load-testing and scalability simulator for the FinOS sync protocol on Supabase.
+//!
+//! The library holds everything; `main.rs` only parses the command line and maps outcomes to
+//! exit codes. Module map: see HACKING.md.
+
+pub mod cli;
