@@ -4,3 +4,4 @@
 //! exit codes. Module map: see HACKING.md.
 
 pub mod cli;
+pub mod target;

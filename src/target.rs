@@ -1,0 +1,224 @@
+//! Where a run's traffic goes, and the guard that keeps it from going anywhere by accident.
+//!
+//! A target is the embedded stack (always loopback) or a real Supabase project named by URL.
+//! Any host that is not loopback must be allowed explicitly (`[target] allow_hosts` or
+//! `--allow-host`), and the check happens before a single connection is attempted.
+
+use std::net::IpAddr;
+
+/// Environment variables a `supabase` target reads its keys from.
+pub const ENV_URL: &str = "SUPABASE_URL";
+pub const ENV_ANON_KEY: &str = "SUPABASE_ANON_KEY";
+pub const ENV_SERVICE_ROLE_KEY: &str = "SUPABASE_SERVICE_ROLE_KEY";
+
+/// A resolved real-Supabase target: where to send traffic and with which keys.
+#[derive(Clone)]
+pub struct SupabaseTarget {
+    pub url: url::Url,
+    pub anon_key: String,
+    pub service_role_key: String,
+    /// Direct database access for SQL seeding and probes, if given.
+    pub database_url: Option<String>,
+}
+
+impl std::fmt::Debug for SupabaseTarget {
+    // Keys never reach logs, results or reports.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SupabaseTarget")
+            .field("url", &self.url.as_str())
+            .field("anon_key", &"<redacted>")
+            .field("service_role_key", &"<redacted>")
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
+            .finish()
+    }
+}
+
+/// Why a target was refused. Every message is one sentence that says what to do.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TargetError {
+    #[error("target url {0:?} is not a valid http(s) URL; give e.g. https://<project>.supabase.co")]
+    BadUrl(String),
+    #[error(
+        "target host {host:?} is not loopback and not allowed; to load it on purpose add it to \
+         [target] allow_hosts in the scenario or pass --allow-host {host}"
+    )]
+    HostNotAllowed { host: String },
+    #[error("the supabase target needs {0} in the environment (see .env.example)")]
+    MissingEnv(&'static str),
+}
+
+/// True for `localhost`, `127.0.0.0/8` and `::1`.
+pub fn is_loopback_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.eq_ignore_ascii_case("localhost") || bare.to_ascii_lowercase().ends_with(".localhost") {
+        return true;
+    }
+    bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Refuses a URL whose host is neither loopback nor in `allow_hosts` (exact, case-insensitive).
+pub fn guard(url: &str, allow_hosts: &[String]) -> Result<url::Url, TargetError> {
+    let parsed = url::Url::parse(url).map_err(|_| TargetError::BadUrl(url.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(TargetError::BadUrl(url.to_string()));
+    }
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| TargetError::BadUrl(url.to_string()))?
+        .to_string();
+    let allowed = allow_hosts.iter().any(|a| a.eq_ignore_ascii_case(&host));
+    if is_loopback_host(&host) || allowed {
+        Ok(parsed)
+    } else {
+        Err(TargetError::HostNotAllowed { host })
+    }
+}
+
+/// Resolves a `supabase` target: the URL (from the scenario, else `SUPABASE_URL`) passes the
+/// guard first; only then are the keys read.
+pub fn resolve_supabase(
+    url: Option<&str>,
+    allow_hosts: &[String],
+    database_url: Option<String>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<SupabaseTarget, TargetError> {
+    let url = match url {
+        Some(u) => u.to_string(),
+        None => env(ENV_URL).ok_or(TargetError::MissingEnv(ENV_URL))?,
+    };
+    let url = guard(&url, allow_hosts)?;
+    if let Some(db) = &database_url {
+        guard_database_url(db, allow_hosts)?;
+    }
+    let key = |name: &'static str| {
+        env(name)
+            .filter(|v| !v.is_empty())
+            .ok_or(TargetError::MissingEnv(name))
+    };
+    Ok(SupabaseTarget {
+        url,
+        anon_key: key(ENV_ANON_KEY)?,
+        service_role_key: key(ENV_SERVICE_ROLE_KEY)?,
+        database_url,
+    })
+}
+
+/// The database URL is traffic too: the same guard applies to its host.
+pub fn guard_database_url(db_url: &str, allow_hosts: &[String]) -> Result<(), TargetError> {
+    let parsed = url::Url::parse(db_url).map_err(|_| TargetError::BadUrl(redact_url(db_url)))?;
+    let host = parsed.host_str().unwrap_or("").to_string();
+    // A unix-socket URL (no host) stays on this machine.
+    if host.is_empty()
+        || is_loopback_host(&host)
+        || allow_hosts.iter().any(|a| a.eq_ignore_ascii_case(&host))
+    {
+        Ok(())
+    } else {
+        Err(TargetError::HostNotAllowed { host })
+    }
+}
+
+/// A URL with its password replaced, for logs and results.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("redacted"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "<unparseable url>".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_with_keys(name: &str) -> Option<String> {
+        match name {
+            ENV_ANON_KEY => Some("anon".into()),
+            ENV_SERVICE_ROLE_KEY => Some("service".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn loopback_forms_are_recognised() {
+        for host in [
+            "localhost",
+            "127.0.0.1",
+            "127.3.2.1",
+            "[::1]",
+            "::1",
+            "realtime-dev.localhost",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "10.0.0.1",
+            "192.168.1.2",
+            "example.supabase.co",
+            "localhost.evil.com",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn remote_host_is_refused_unless_allowed() {
+        let err = guard("https://abc.supabase.co", &[]).unwrap_err();
+        assert_eq!(
+            err,
+            TargetError::HostNotAllowed {
+                host: "abc.supabase.co".into()
+            }
+        );
+        assert!(err.to_string().contains("--allow-host abc.supabase.co"));
+        assert!(guard("https://ABC.supabase.co", &["abc.supabase.co".into()]).is_ok());
+        assert!(guard("http://127.0.0.1:8000", &[]).is_ok());
+    }
+
+    #[test]
+    fn guard_runs_before_keys_are_needed() {
+        // No keys in the environment, remote URL: the answer is the guard, not the keys.
+        let err =
+            resolve_supabase(Some("https://staging.example.com"), &[], None, |_| None).unwrap_err();
+        assert!(matches!(err, TargetError::HostNotAllowed { .. }));
+        let err = resolve_supabase(Some("http://127.0.0.1:1"), &[], None, |_| None).unwrap_err();
+        assert_eq!(err, TargetError::MissingEnv(ENV_ANON_KEY));
+    }
+
+    #[test]
+    fn database_url_is_guarded_and_redacted() {
+        let remote = "postgres://u:secret@db.example.com/postgres";
+        let err = resolve_supabase(
+            Some("http://127.0.0.1:1"),
+            &[],
+            Some(remote.into()),
+            env_with_keys,
+        )
+        .unwrap_err();
+        assert!(matches!(err, TargetError::HostNotAllowed { .. }));
+        assert!(!redact_url(remote).contains("secret"));
+        let target = resolve_supabase(None, &[], None, |n| {
+            if n == ENV_URL {
+                Some("http://localhost:54321".into())
+            } else {
+                env_with_keys(n)
+            }
+        })
+        .unwrap();
+        assert!(!format!("{target:?}").contains("service\""));
+    }
+
+    #[test]
+    fn bad_urls_get_one_sentence() {
+        for bad in ["not a url", "ftp://127.0.0.1", "postgres://127.0.0.1"] {
+            let msg = guard(bad, &[]).unwrap_err().to_string();
+            assert!(msg.contains("not a valid http(s) URL"), "{msg}");
+        }
+    }
+}
