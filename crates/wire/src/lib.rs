@@ -5,7 +5,9 @@
 //! - [`gotrue`]: Auth (GoTrue) request and response bodies.
 //! - [`postgrest`]: the PostgREST error body and the small error kind metrics count by.
 //! - [`phoenix`]: Realtime's Phoenix frames (vsn 1.0.0 objects and 2.0.0 arrays) and payloads.
+//! - [`client`]: the thin auth, rest and realtime clients the devices use.
 
+pub mod client;
 pub mod gotrue;
 pub mod jwt;
 pub mod phoenix;
