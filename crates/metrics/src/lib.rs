@@ -15,6 +15,7 @@ mod recorder;
 mod series;
 
 pub use histogram::LatencySummary;
+pub use names::{counter, gauge, op};
 pub use recorder::{OpSnapshot, Recorder, Snapshot};
 pub use series::{Aggregator, OpPoint, SeriesPoint, TimeSeries};
 

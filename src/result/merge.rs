@@ -1,0 +1,222 @@
+//! Joining shard results into one run: histograms merged exactly, counters summed, series
+//! aligned by second of wall-clock time, oracle figures summed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use syncstorm_metrics::{OpSnapshot, TimeSeries, gauge};
+
+use super::{OperationResult, OracleResult, Outcome, Peak, ResultError, RunResult};
+
+/// Oracle examples kept in a merged result (each shard keeps its own few).
+const MAX_EXAMPLES: usize = 20;
+
+/// Merges shard results of one scenario. The server-side probes are taken from the first
+/// shard that has any (every shard samples the same server); thresholds are left for the
+/// caller to evaluate again over the merged figures.
+pub fn merge_shards(shards: &[RunResult]) -> Result<RunResult, ResultError> {
+    let first = shards
+        .first()
+        .ok_or_else(|| ResultError::Merge("no shard results were given".into()))?;
+    check_same_run(shards)?;
+    let start = shards
+        .iter()
+        .map(|s| s.started_at)
+        .min()
+        .unwrap_or(first.started_at);
+    let offset = |s: &RunResult| (s.started_at - start).num_milliseconds().max(0) as f64 / 1000.0;
+
+    let mut merged = RunResult {
+        started_at: start,
+        shard: None,
+        merged_shards: shards.len() as u32,
+        thresholds: Vec::new(),
+        ..first.clone()
+    };
+    merged.duration_s = shards
+        .iter()
+        .map(|s| offset(s) + s.duration_s)
+        .fold(0.0, f64::max);
+    merged.operations = merge_operations(shards)?;
+    merged.errors_by_kind = sum_maps(shards.iter().map(|s| &s.errors_by_kind));
+    merged.counters = sum_maps(shards.iter().map(|s| &s.counters));
+    merged.timeseries = TimeSeries::default();
+    for s in shards {
+        merged
+            .timeseries
+            .merge(&s.timeseries, offset(s).round() as u64)?;
+    }
+    merged.peak = merged_peak(shards, &merged.timeseries);
+    merged.oracle = merge_oracle(shards);
+    merged.status = merged_status(shards);
+    merged.probes = shards
+        .iter()
+        .find(|s| !s.probes.samples.is_empty())
+        .map(|s| shift_probes(s, offset(s)))
+        .unwrap_or_default();
+    merged.generator = shards
+        .iter()
+        .flat_map(|s| {
+            let label = shard_label(s);
+            let shift = offset(s).round() as u64;
+            s.generator.iter().cloned().map(move |mut g| {
+                g.t += shift;
+                g.worker = format!("{label} {}", g.worker);
+                g
+            })
+        })
+        .collect();
+    Ok(merged)
+}
+
+fn check_same_run(shards: &[RunResult]) -> Result<(), ResultError> {
+    let names: BTreeSet<&str> = shards.iter().map(|s| s.scenario.name.as_str()).collect();
+    if names.len() > 1 {
+        let list: Vec<&str> = names.into_iter().collect();
+        return Err(ResultError::Merge(format!(
+            "they come from different scenarios ({})",
+            list.join(", ")
+        )));
+    }
+    let mut seen = BTreeSet::new();
+    for s in shards {
+        if let Some(id) = s.shard {
+            if !seen.insert((id.index, id.count)) {
+                return Err(ResultError::Merge(format!(
+                    "shard {}/{} appears twice",
+                    id.index, id.count
+                )));
+            }
+        }
+    }
+    let counts: BTreeSet<u32> = seen.iter().map(|(_, c)| *c).collect();
+    if counts.len() > 1 {
+        return Err(ResultError::Merge(
+            "the shards were cut for different shard counts".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn merge_operations(
+    shards: &[RunResult],
+) -> Result<BTreeMap<String, OperationResult>, ResultError> {
+    let mut ops: BTreeMap<String, OpSnapshot> = BTreeMap::new();
+    for s in shards {
+        for (name, op) in &s.operations {
+            ops.entry(name.clone())
+                .or_default()
+                .merge(&op.to_snapshot()?)?;
+        }
+    }
+    ops.iter()
+        .map(|(name, op)| Ok((name.clone(), OperationResult::of(op)?)))
+        .collect()
+}
+
+fn sum_maps<'a>(maps: impl Iterator<Item = &'a BTreeMap<String, u64>>) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for map in maps {
+        for (k, v) in map {
+            *out.entry(k.clone()).or_default() += v;
+        }
+    }
+    out
+}
+
+/// Peaks come from the merged series (the shards' levels at the same second, summed); without
+/// a series the sum of the shards' peaks is the best bound there is.
+fn merged_peak(shards: &[RunResult], series: &TimeSeries) -> Peak {
+    if series.points.is_empty() {
+        return shards.iter().fold(Peak::default(), |acc, s| Peak {
+            devices: acc.devices + s.peak.devices,
+            websockets: acc.websockets + s.peak.websockets,
+            syncs_in_flight: acc.syncs_in_flight + s.peak.syncs_in_flight,
+        });
+    }
+    let peak = |name| series.peak(name).max(0) as u64;
+    Peak {
+        devices: peak(gauge::DEVICES_ACTIVE),
+        websockets: peak(gauge::SOCKETS_OPEN),
+        syncs_in_flight: peak(gauge::SYNCS_IN_FLIGHT),
+    }
+}
+
+fn merge_oracle(shards: &[RunResult]) -> Option<OracleResult> {
+    let mut out: Option<OracleResult> = None;
+    for o in shards.iter().filter_map(|s| s.oracle.as_ref()) {
+        let acc = out.get_or_insert_with(OracleResult::default);
+        acc.users_checked += o.users_checked;
+        acc.users_converged += o.users_converged;
+        acc.lost_updates += o.lost_updates;
+        acc.skipped_rows += o.skipped_rows;
+        acc.fk_errors += o.fk_errors;
+        let room = MAX_EXAMPLES.saturating_sub(acc.examples.len());
+        acc.examples.extend(o.examples.iter().take(room).cloned());
+    }
+    out
+}
+
+fn merged_status(shards: &[RunResult]) -> super::RunStatus {
+    let worst = |o: Outcome| match o {
+        Outcome::Completed => 0,
+        Outcome::Interrupted => 1,
+        Outcome::Failed => 2,
+    };
+    let outcome = shards
+        .iter()
+        .map(|s| s.status.outcome)
+        .max_by_key(|o| worst(*o))
+        .unwrap_or_default();
+    let messages: Vec<String> = shards
+        .iter()
+        .filter_map(|s| {
+            s.status
+                .message
+                .as_ref()
+                .map(|m| format!("{}: {m}", shard_label(s)))
+        })
+        .collect();
+    let mut message = messages.join("; ");
+    if let Some(count) = shards.iter().find_map(|s| s.shard.map(|id| id.count)) {
+        if shards.len() < count as usize {
+            let present: BTreeSet<u32> = shards
+                .iter()
+                .filter_map(|s| s.shard.map(|i| i.index))
+                .collect();
+            let missing: Vec<String> = (0..count)
+                .filter(|i| !present.contains(i))
+                .map(|i| i.to_string())
+                .collect();
+            let note = format!(
+                "merged {} of {count} shards; missing: {}",
+                shards.len(),
+                missing.join(", ")
+            );
+            message = if message.is_empty() {
+                note
+            } else {
+                format!("{note}; {message}")
+            };
+        }
+    }
+    super::RunStatus {
+        outcome,
+        exit_code: shards.iter().map(|s| s.status.exit_code).max().unwrap_or(0),
+        message: (!message.is_empty()).then_some(message),
+    }
+}
+
+fn shard_label(s: &RunResult) -> String {
+    match s.shard {
+        Some(id) => format!("shard {}/{}", id.index, id.count),
+        None => "run".into(),
+    }
+}
+
+fn shift_probes(s: &RunResult, offset_s: f64) -> super::Probes {
+    let mut probes = s.probes.clone();
+    for sample in &mut probes.samples {
+        sample.t += offset_s;
+    }
+    probes
+}

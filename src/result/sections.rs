@@ -1,0 +1,161 @@
+//! The result's sections filled by other parts of a run: oracle, probes, generator health,
+//! coordinated-omission note and the machine.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The correctness checks after quiesce (see the sync protocol's "oracle").
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OracleResult {
+    pub users_checked: u64,
+    pub users_converged: u64,
+    pub lost_updates: u64,
+    pub skipped_rows: u64,
+    pub fk_errors: u64,
+    /// A few concrete cases, one sentence each, for the report.
+    #[serde(default)]
+    pub examples: Vec<String>,
+}
+
+impl OracleResult {
+    /// True when every check held for every user checked.
+    pub fn clean(&self) -> bool {
+        self.users_converged == self.users_checked
+            && self.lost_updates == 0
+            && self.skipped_rows == 0
+            && self.fk_errors == 0
+    }
+}
+
+/// One connection pool (REST, auth, pooler) as the server sees it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PoolSample {
+    pub size: u32,
+    pub in_use: u32,
+    /// Requests waiting for a connection now.
+    pub waiting: u32,
+    /// Longest wait of a request that got (or gave up on) a connection since the last sample.
+    #[serde(default)]
+    pub max_wait_ms: f64,
+}
+
+/// One sample of the server's side, on the run's timeline.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProbeSample {
+    /// Seconds since the run started.
+    pub t: f64,
+    /// `pg_stat_activity` client backends by `state` (`active`, `idle`, `idle in transaction`…).
+    #[serde(default)]
+    pub db_connections: BTreeMap<String, u32>,
+    /// Backends by `wait_event_type:wait_event` (`Lock:transactionid`, `Client:ClientRead`…).
+    #[serde(default)]
+    pub wait_events: BTreeMap<String, u32>,
+    /// Backends blocked by another (`pg_blocking_pids` not empty).
+    #[serde(default)]
+    pub blocked_sessions: u32,
+    /// Pools by name (`rest`, `auth`).
+    #[serde(default)]
+    pub pools: BTreeMap<String, PoolSample>,
+    /// Realtime server figures (`connections`, `rejected_upgrades`, `channels`, …), as levels or
+    /// running totals as the server reports them.
+    #[serde(default)]
+    pub realtime: BTreeMap<String, f64>,
+}
+
+impl ProbeSample {
+    pub fn db_connections_total(&self) -> u32 {
+        self.db_connections.values().sum()
+    }
+
+    pub fn lock_waits(&self) -> u32 {
+        self.wait_events
+            .iter()
+            .filter(|(name, _)| name.starts_with("Lock:"))
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// The probes' series; `source` says what was sampled (embedded stack, `--database-url`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Probes {
+    #[serde(default)]
+    pub source: Option<String>,
+    /// `max_connections` of the database sampled.
+    #[serde(default)]
+    pub db_max_connections: Option<u32>,
+    #[serde(default)]
+    pub interval_ms: u64,
+    #[serde(default)]
+    pub samples: Vec<ProbeSample>,
+    /// Samples that failed (the probe's own errors), counted, not hidden.
+    #[serde(default)]
+    pub failed_samples: u64,
+}
+
+/// How latencies in open-model phases were measured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoordinatedOmission {
+    /// `intended_start` (wrk2's method: from the scheduled start) or `none`.
+    pub correction: String,
+    #[serde(default)]
+    pub note: String,
+}
+
+impl Default for CoordinatedOmission {
+    fn default() -> Self {
+        CoordinatedOmission {
+            correction: "none".into(),
+            note: String::new(),
+        }
+    }
+}
+
+/// The generator's own health in one second, per worker process.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorSample {
+    /// Seconds since the run started.
+    pub t: u64,
+    /// `main`, `worker-3`, `shard-1/4`…
+    pub worker: String,
+    /// CPU used by the process, % of one core.
+    pub cpu_pct: f64,
+    /// Largest event-loop (scheduler) lag seen in the second.
+    pub loop_lag_ms: f64,
+    pub rss_bytes: u64,
+}
+
+/// The machine the generator ran on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    pub hostname: String,
+    pub os: String,
+    pub kernel: String,
+    pub cores: u32,
+    pub memory_bytes: u64,
+}
+
+impl Machine {
+    /// Reads the machine's figures from `/proc` and `/etc/os-release`; missing ones stay empty.
+    pub fn detect() -> Self {
+        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+        let os = read("/etc/os-release")
+            .lines()
+            .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+            .map(|v| v.trim_matches('"').to_owned())
+            .unwrap_or_else(|| std::env::consts::OS.to_owned());
+        let memory_kib: u64 = read("/proc/meminfo")
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0);
+        Machine {
+            hostname: read("/proc/sys/kernel/hostname").trim().to_owned(),
+            os,
+            kernel: read("/proc/sys/kernel/osrelease").trim().to_owned(),
+            cores: std::thread::available_parallelism().map_or(0, |n| n.get() as u32),
+            memory_bytes: memory_kib * 1024,
+        }
+    }
+}
