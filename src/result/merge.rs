@@ -79,13 +79,13 @@ fn check_same_run(shards: &[RunResult]) -> Result<(), ResultError> {
     }
     let mut seen = BTreeSet::new();
     for s in shards {
-        if let Some(id) = s.shard {
-            if !seen.insert((id.index, id.count)) {
-                return Err(ResultError::Merge(format!(
-                    "shard {}/{} appears twice",
-                    id.index, id.count
-                )));
-            }
+        if let Some(id) = s.shard
+            && !seen.insert((id.index, id.count))
+        {
+            return Err(ResultError::Merge(format!(
+                "shard {}/{} appears twice",
+                id.index, id.count
+            )));
         }
     }
     let counts: BTreeSet<u32> = seen.iter().map(|(_, c)| *c).collect();
@@ -177,27 +177,15 @@ fn merged_status(shards: &[RunResult]) -> super::RunStatus {
         })
         .collect();
     let mut message = messages.join("; ");
-    if let Some(count) = shards.iter().find_map(|s| s.shard.map(|id| id.count)) {
-        if shards.len() < count as usize {
-            let present: BTreeSet<u32> = shards
-                .iter()
-                .filter_map(|s| s.shard.map(|i| i.index))
-                .collect();
-            let missing: Vec<String> = (0..count)
-                .filter(|i| !present.contains(i))
-                .map(|i| i.to_string())
-                .collect();
-            let note = format!(
-                "merged {} of {count} shards; missing: {}",
-                shards.len(),
-                missing.join(", ")
-            );
-            message = if message.is_empty() {
-                note
-            } else {
-                format!("{note}; {message}")
-            };
-        }
+    if let Some(count) = shards.iter().find_map(|s| s.shard.map(|id| id.count))
+        && shards.len() < count as usize
+    {
+        let note = missing_shards_note(shards, count);
+        message = if message.is_empty() {
+            note
+        } else {
+            format!("{note}; {message}")
+        };
     }
     super::RunStatus {
         outcome,
@@ -219,4 +207,20 @@ fn shift_probes(s: &RunResult, offset_s: f64) -> super::Probes {
         sample.t += offset_s;
     }
     probes
+}
+
+fn missing_shards_note(shards: &[RunResult], count: u32) -> String {
+    let present: BTreeSet<u32> = shards
+        .iter()
+        .filter_map(|s| s.shard.map(|i| i.index))
+        .collect();
+    let missing: Vec<String> = (0..count)
+        .filter(|i| !present.contains(i))
+        .map(|i| i.to_string())
+        .collect();
+    format!(
+        "merged {} of {count} shards; missing: {}",
+        shards.len(),
+        missing.join(", ")
+    )
 }
