@@ -6,3 +6,4 @@
 pub mod cli;
 pub mod target;
 pub mod result;
+pub mod swarm;

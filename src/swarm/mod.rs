@@ -1,0 +1,8 @@
+//! The swarm: devices on the plan's schedule, spread over worker processes, with budgets,
+//! shards and faults. Protocol details live in the driver; the swarm only decides who runs
+//! when and where.
+
+pub mod budget;
+pub mod saturation;
+pub mod schedule;
+pub mod shard;
