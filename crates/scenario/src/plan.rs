@@ -67,6 +67,12 @@ impl RunPlan {
             .unwrap_or(0)
     }
 
+    /// The scenario as run, as TOML text: what a worker process or a shard reloads with
+    /// `syncstorm_scenario::from_str_with` to get the same plan.
+    pub fn document_toml(&self) -> String {
+        toml::to_string(&self.document).unwrap_or_default()
+    }
+
     /// The scenario as run, as JSON (for the results file).
     pub fn document_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.document).unwrap_or(serde_json::Value::Null)

@@ -177,12 +177,58 @@ pub struct PhaseSpec {
     pub ramp_to: Option<f64>,
     /// Open model: how arrivals are spaced.
     pub arrivals: Option<ArrivalsName>,
-    /// Closed model: devices active once the ramp is done.
-    pub devices: Option<u64>,
+    /// Closed model: devices active once the ramp is done, a count or `"N%"` of the population.
+    pub devices: Option<DevicesSpec>,
     /// Closed model: time to go linearly from the previous phase's count to `devices`.
     pub ramp: Option<HumanDuration>,
     /// Closed model: alternatively, devices started (or stopped) per second.
     pub spawn_rate: Option<f64>,
+}
+
+/// A device count (`900`) or a share of the population (`"100%"`), so that
+/// `--set population.users=…` scales a scenario without touching its phases.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DevicesSpec {
+    Count(u64),
+    Percent(f64),
+}
+
+impl Serialize for DevicesSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            DevicesSpec::Count(n) => s.serialize_u64(*n),
+            DevicesSpec::Percent(p) => s.collect_str(&format_args!("{p}%")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DevicesSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = DevicesSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a whole number of devices or a share of the population like \"100%\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<DevicesSpec, E> {
+                Ok(DevicesSpec::Count(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<DevicesSpec, E> {
+                u64::try_from(v)
+                    .map(DevicesSpec::Count)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<DevicesSpec, E> {
+                v.trim()
+                    .strip_suffix('%')
+                    .and_then(|n| n.trim().parse::<f64>().ok())
+                    .filter(|p| (0.0..=100.0).contains(p))
+                    .map(DevicesSpec::Percent)
+                    .ok_or_else(|| E::invalid_value(serde::de::Unexpected::Str(v), &self))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

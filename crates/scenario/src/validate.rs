@@ -390,7 +390,11 @@ fn check_load(
             let arrivals = match p.arrivals.unwrap_or_default() { raw::ArrivalsName::Poisson => Arrivals::Poisson, raw::ArrivalsName::Uniform => Arrivals::Uniform };
             Ok(Load::Open { from_rate, to_rate, arrivals })
         }
-        (None, Some(to)) => {
+        (None, Some(spec)) => {
+            let to = match spec {
+                raw::DevicesSpec::Count(n) => n,
+                raw::DevicesSpec::Percent(pct) => (pct / 100.0 * total as f64).round() as u64,
+            };
             if p.ramp_to.is_some() { return Err(conflict("ramp_to", "devices")); }
             if p.arrivals.is_some() { return Err(conflict("arrivals", "devices")); }
             if to > total {
