@@ -23,5 +23,5 @@ pub use knobs::{
     PushMode, RetryPolicy, SyncKnobs, SyncOrder, TierConcurrency, UsapKnobs,
 };
 pub use machine::{Device, DeviceStats};
-pub use row::{Row, RowError};
+pub use row::{Row, RowError, sync_push_body};
 pub use table::{FkColumn, Table};

@@ -36,40 +36,42 @@ pub enum RowError {
     },
 }
 
-/// The data column each table carries besides the sync columns and foreign keys.
+/// How a table's data columns carry [`Row::value`] (the columns of
+/// `supabase/migrations/20261124210000_finos_tables.sql` that have no default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DataColumn {
-    /// A `text` column holding `"{prefix} {value}"`.
-    Text {
-        column: &'static str,
-        prefix: &'static str,
-    },
-    /// A `bigint` column holding the value itself.
-    Integer { column: &'static str },
+    /// `name text` holding `"{prefix} {value}"`.
+    Name { prefix: &'static str },
+    /// `amount numeric(14, 2)` holding the value as cents; `name`, when given, is a constant
+    /// text the table also requires.
+    Amount { name: Option<&'static str> },
 }
 
-/// The data column of `table` (agreed with `supabase/migrations`).
+/// The data columns of `table`.
 pub const fn data_column(table: Table) -> DataColumn {
     match table {
-        Table::Wallets => DataColumn::Text {
-            column: "name",
-            prefix: "wallet",
-        },
-        Table::Channels => DataColumn::Text {
-            column: "name",
-            prefix: "channel",
-        },
-        Table::CategoriesUser => DataColumn::Text {
-            column: "name",
-            prefix: "category",
-        },
-        Table::Transactions => DataColumn::Integer {
-            column: "amount_cents",
-        },
-        Table::Plans => DataColumn::Integer {
-            column: "amount_cents",
-        },
+        Table::Wallets => DataColumn::Name { prefix: "wallet" },
+        Table::Channels => DataColumn::Name { prefix: "channel" },
+        Table::CategoriesUser => DataColumn::Name { prefix: "category" },
+        Table::Transactions => DataColumn::Amount { name: None },
+        Table::Plans => DataColumn::Amount { name: Some("plan") },
     }
+}
+
+/// Cents as a JSON number with two decimals' worth of value (`12345` → `123.45`).
+fn cents_to_json(cents: i64) -> Value {
+    serde_json::Number::from_f64(cents as f64 / 100.0).map_or(Value::Null, Value::Number)
+}
+
+/// A `numeric` amount, as PostgREST or `to_jsonb` render it (number, or string), to cents.
+fn json_to_cents(value: &Value) -> Option<i64> {
+    let amount = match value {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.parse::<f64>().ok()?,
+        _ => return None,
+    };
+    let cents = (amount * 100.0).round();
+    (cents.is_finite() && cents.abs() < 9e15).then_some(cents as i64)
 }
 
 /// Formats epoch milliseconds as RFC 3339 UTC with milliseconds (`2026-01-02T03:04:05.678Z`).
@@ -102,13 +104,17 @@ impl Row {
             let value = slot.map_or(Value::Null, |id| Value::String(id.to_string()));
             object.insert(fk.column.into(), value);
         }
-        let (column, value) = match data_column(self.table) {
-            DataColumn::Text { column, prefix } => {
-                (column, format!("{prefix} {}", self.value).into())
+        match data_column(self.table) {
+            DataColumn::Name { prefix } => {
+                object.insert("name".into(), format!("{prefix} {}", self.value).into());
             }
-            DataColumn::Integer { column } => (column, Value::from(self.value)),
-        };
-        object.insert(column.into(), value);
+            DataColumn::Amount { name } => {
+                if let Some(name) = name {
+                    object.insert("name".into(), name.into());
+                }
+                object.insert("amount".into(), cents_to_json(self.value));
+            }
+        }
         Value::Object(object)
     }
 
@@ -160,21 +166,17 @@ impl Row {
 }
 
 fn read_value(table: Table, object: &Map<String, Value>) -> Result<i64, RowError> {
-    let (column, parsed) = match data_column(table) {
-        DataColumn::Text { column, prefix } => {
-            let v = object.get(column);
-            let parsed = v.and_then(Value::as_str).and_then(|s| {
+    let (column, parsed): (&'static str, _) = match data_column(table) {
+        DataColumn::Name { prefix } => {
+            let parsed = object.get("name").and_then(Value::as_str).and_then(|s| {
                 s.strip_prefix(prefix)?
                     .strip_prefix(' ')?
                     .parse::<i64>()
                     .ok()
             });
-            (column, parsed)
+            ("name", parsed)
         }
-        DataColumn::Integer { column } => {
-            // PostgREST renders bigint as a number; to_jsonb of numeric may too.
-            (column, object.get(column).and_then(Value::as_i64))
-        }
+        DataColumn::Amount { .. } => ("amount", object.get("amount").and_then(json_to_cents)),
     };
     match (object.get(column), parsed) {
         (_, Some(value)) => Ok(value),
@@ -187,21 +189,28 @@ fn read_value(table: Table, object: &Map<String, Value>) -> Result<i64, RowError
     }
 }
 
+/// The body of the `sync_push` RPC: `{"rows": [{"table": …, "row": {…}}, …]}`
+/// (`supabase/migrations/20261124210200_sync_push.sql`; its answer's `lost` ids become
+/// [`crate::PushAnswer::rejected`]).
+pub fn sync_push_body(rows: &[Row]) -> Value {
+    let entries: Vec<Value> = rows
+        .iter()
+        .map(|row| serde_json::json!({ "table": row.table.name(), "row": row.to_json() }))
+        .collect();
+    serde_json::json!({ "rows": entries })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn sample(table: Table) -> Row {
-        let refs = match table.fks().len() {
-            0 => [None; 3],
-            1 => [None, None, None],
-            2 => [Some(Uuid::from_u128(7)), None, None],
-            _ => [
-                Some(Uuid::from_u128(7)),
-                Some(Uuid::from_u128(8)),
-                Some(Uuid::from_u128(9)),
-            ],
-        };
+        // Every FK set, except the optional parent of a category (exercises NULL).
+        let mut refs = [None; MAX_FKS];
+        for (i, (slot, fk)) in refs.iter_mut().zip(table.fks()).enumerate() {
+            *slot = (!(fk.optional && table == Table::CategoriesUser))
+                .then(|| Uuid::from_u128(7 + i as u128));
+        }
         Row {
             table,
             id: Uuid::from_u128(1),
@@ -219,6 +228,27 @@ mod tests {
             let row = sample(table);
             assert_eq!(Row::from_json(table, &row.to_json()), Ok(row));
         }
+    }
+
+    #[test]
+    fn amounts_read_from_numbers_and_strings_as_cents() {
+        let mut json = sample(Table::Plans).to_json();
+        assert_eq!(json["amount"], serde_json::json!(-0.42));
+        assert_eq!(json["name"], "plan");
+        json["amount"] = serde_json::json!("1234.56");
+        assert_eq!(Row::from_json(Table::Plans, &json).unwrap().value, 123_456);
+        json["amount"] = serde_json::json!(9999.99);
+        assert_eq!(Row::from_json(Table::Plans, &json).unwrap().value, 999_999);
+    }
+
+    #[test]
+    fn sync_push_body_names_each_rows_table() {
+        let body = sync_push_body(&[sample(Table::Wallets), sample(Table::Transactions)]);
+        assert_eq!(body["rows"][0]["table"], "wallets");
+        assert_eq!(
+            body["rows"][1]["row"]["wallet_id"],
+            Uuid::from_u128(7).to_string()
+        );
     }
 
     #[test]
