@@ -15,7 +15,8 @@ mod rest;
 pub use auth::{AuthClient, Session};
 pub use error::{ClientError, io_kind};
 pub use http::{ConnectionModel, Endpoint, HttpClients, HttpOptions, http_client};
-pub use realtime::{
-    Command, RealtimeClient, RealtimeEvent, RealtimeOptions, ReconnectPolicy, Subscription,
-};
-pub use rest::{RestClient, iso_millis, parse_iso_millis};
+pub use realtime::{RealtimeClient, RealtimeEvent, RealtimeOptions, ReconnectPolicy, Subscription};
+pub use rest::{PushEntry, RestClient, SyncPushAnswer, iso_millis, parse_iso_millis};
+
+#[cfg(test)]
+mod realtime_tests;

@@ -142,22 +142,15 @@ pub enum RealtimeEvent {
     Disconnected { error: ClientError },
 }
 
-/// What the device tells the socket task.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    /// A refreshed access token: pushed as `access_token` to the joined channel and used for
-    /// the next join.
-    AccessToken(String),
-    /// Leave the channel and close the socket; the task ends.
-    Leave,
-}
-
-/// A device's handle on its socket task.
+/// A device's handle on its socket task. Dropping it aborts the task, so no socket outlives
+/// its device; [`RealtimeClient::leave`] ends it politely.
 #[derive(Debug)]
 pub struct RealtimeClient {
-    commands: mpsc::Sender<Command>,
+    /// The latest access token; the task pushes each new one to the joined channel.
+    token: watch::Sender<String>,
+    /// Ends the task (it sends `phx_leave` and closes the socket first).
+    stop: CancellationToken,
     events: mpsc::Receiver<RealtimeEvent>,
-    /// Dropping the handle aborts the task, so no socket outlives its device.
     task: AbortOnDropHandle<()>,
 }
 
@@ -166,38 +159,40 @@ pub(crate) struct SocketSetup {
     pub endpoint: Endpoint,
     pub options: RealtimeOptions,
     pub subscription: Subscription,
-    pub access_token: String,
+    pub token: watch::Receiver<String>,
     /// `true` while the network is up; the task closes its socket while it is `false`.
     pub online: watch::Receiver<bool>,
+    /// The device's cancellation, or [`RealtimeClient::leave`].
     pub cancel: CancellationToken,
 }
 
 impl RealtimeClient {
-    /// Starts the socket task. It runs until [`Command::Leave`], cancellation, or the client
-    /// is dropped.
+    /// Starts the socket task. It runs until [`RealtimeClient::leave`], `cancel`, or the
+    /// handle is dropped.
     pub fn spawn(
         endpoint: Endpoint,
         options: RealtimeOptions,
         subscription: Subscription,
         access_token: String,
         online: watch::Receiver<bool>,
-        cancel: CancellationToken,
+        cancel: &CancellationToken,
     ) -> RealtimeClient {
-        let (command_tx, command_rx) = mpsc::channel(2);
+        let (token_tx, token_rx) = watch::channel(access_token);
         let (event_tx, event_rx) = mpsc::channel(options.events_capacity.max(1));
+        let stop = cancel.child_token();
         let setup = SocketSetup {
             endpoint,
             options,
             subscription,
-            access_token,
+            token: token_rx,
             online,
-            cancel,
+            cancel: stop.clone(),
         };
-        let task = AbortOnDropHandle::new(tokio::spawn(super::realtime_socket::run(
-            setup, command_rx, event_tx,
-        )));
+        let task =
+            AbortOnDropHandle::new(tokio::spawn(super::realtime_socket::run(setup, event_tx)));
         RealtimeClient {
-            commands: command_tx,
+            token: token_tx,
+            stop,
             events: event_rx,
             task,
         }
@@ -208,14 +203,15 @@ impl RealtimeClient {
         self.events.recv().await
     }
 
-    /// Hands a refreshed token to the socket (waits if two commands are already queued).
-    pub async fn set_access_token(&self, token: String) {
-        let _ = self.commands.send(Command::AccessToken(token)).await;
+    /// Hands a refreshed token to the socket without waiting: pushed as `access_token` to the
+    /// joined channel, and used for every later join.
+    pub fn set_access_token(&self, token: String) {
+        self.token.send_replace(token);
     }
 
     /// Leaves the channel, closes the socket and waits for the task to end.
     pub async fn leave(self) {
-        let _ = self.commands.send(Command::Leave).await;
+        self.stop.cancel();
         let _ = self.task.await;
     }
 }

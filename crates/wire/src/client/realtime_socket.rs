@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 
 use super::ClientError;
-use super::realtime::{Command, RealtimeEvent, SocketSetup, closed};
+use super::realtime::{RealtimeEvent, SocketSetup, closed};
 use super::rest::parse_iso_millis;
 use crate::phoenix::{self, JoinConfig, JoinPayload, Message, ReplyPayload, ReplyStatus, event};
 use crate::postgrest::ErrorKind;
@@ -66,11 +66,7 @@ impl Delivery {
     }
 }
 
-pub(crate) async fn run(
-    mut setup: SocketSetup,
-    mut commands: mpsc::Receiver<Command>,
-    events: mpsc::Sender<RealtimeEvent>,
-) {
+pub(crate) async fn run(mut setup: SocketSetup, events: mpsc::Sender<RealtimeEvent>) {
     let mut delivery = Delivery {
         tx: events,
         dropped: 0,
@@ -80,7 +76,7 @@ pub(crate) async fn run(
         if !wait_until_online(&mut setup).await {
             return;
         }
-        let (error, joined) = match session(&mut setup, &mut commands, &mut delivery).await {
+        let (error, joined) = match session(&mut setup, &mut delivery).await {
             Ended::Stop => return,
             Ended::Lost { error, joined } => (error, joined),
         };
@@ -94,7 +90,7 @@ pub(crate) async fn run(
         }
         // Back from an outage the device reconnects at once (the reconnect storm); otherwise
         // it waits as its policy says.
-        if !offline && !backoff(&mut setup, &mut commands, failures).await {
+        if !offline && !backoff(&setup, failures).await {
             return;
         }
     }
@@ -116,32 +112,16 @@ async fn until_offline(mut online: tokio::sync::watch::Receiver<bool>) {
     }
 }
 
-/// Waits the policy's delay, still taking commands. `false` when the task should end.
-async fn backoff(
-    setup: &mut SocketSetup,
-    commands: &mut mpsc::Receiver<Command>,
-    failures: u32,
-) -> bool {
-    let sleep = tokio::time::sleep(setup.options.reconnect.delay(failures));
-    tokio::pin!(sleep);
-    loop {
-        tokio::select! {
-            _ = &mut sleep => return true,
-            _ = setup.cancel.cancelled() => return false,
-            command = commands.recv() => match command {
-                Some(Command::AccessToken(token)) => setup.access_token = token,
-                Some(Command::Leave) | None => return false,
-            },
-        }
+/// Waits the policy's delay. `false` on cancellation.
+async fn backoff(setup: &SocketSetup, failures: u32) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(setup.options.reconnect.delay(failures)) => true,
+        _ = setup.cancel.cancelled() => false,
     }
 }
 
 /// One connection: connect, join, then serve until it is lost or told to stop.
-async fn session(
-    setup: &mut SocketSetup,
-    commands: &mut mpsc::Receiver<Command>,
-    delivery: &mut Delivery,
-) -> Ended {
+async fn session(setup: &mut SocketSetup, delivery: &mut Delivery) -> Ended {
     let started = Instant::now();
     let connecting = tokio::time::timeout(setup.options.connect_timeout, connect(setup));
     let mut socket = tokio::select! {
@@ -185,7 +165,7 @@ async fn session(
         }
         Err(JoinFailed::Lost(ended)) => return ended,
     }
-    serve(setup, commands, delivery, socket, refs).await
+    serve(setup, delivery, socket, refs).await
 }
 
 /// Message refs of one socket: the join's, and a counter for the rest.
@@ -223,7 +203,7 @@ async fn join(
             presence: Some(json!({"enabled": false, "key": ""})),
             private: false,
         },
-        access_token: Some(setup.access_token.clone()),
+        access_token: Some(setup.token.borrow_and_update().clone()),
     };
     let message = Message::new(&setup.subscription.topic, event::JOIN, json!(payload))
         .with_refs(Some(refs.join.clone()), Some(refs.join.clone()));
@@ -261,7 +241,7 @@ async fn join(
 enum Wake {
     Stop,
     Offline,
-    Command(Option<Command>),
+    Token,
     Heartbeat,
     Frame(Option<Result<WsMessage, tungstenite::Error>>),
 }
@@ -269,7 +249,6 @@ enum Wake {
 /// The joined channel: heartbeats, token pushes, changes, until lost or stopped.
 async fn serve(
     setup: &mut SocketSetup,
-    commands: &mut mpsc::Receiver<Command>,
     delivery: &mut Delivery,
     mut socket: Socket,
     mut refs: Refs,
@@ -283,18 +262,20 @@ async fn serve(
         let wake = tokio::select! {
             _ = cancel.cancelled() => Wake::Stop,
             _ = until_offline(setup.online.clone()) => Wake::Offline,
-            command = commands.recv() => Wake::Command(command),
+            changed = setup.token.changed() => match changed {
+                Ok(()) => Wake::Token,
+                Err(_) => Wake::Stop,
+            },
             _ = heartbeat.tick() => Wake::Heartbeat,
             frame = socket.next() => Wake::Frame(frame),
         };
         let outgoing = match wake {
-            Wake::Stop | Wake::Command(Some(Command::Leave) | None) => {
+            Wake::Stop => {
                 return leave(&mut socket, setup, &mut refs).await;
             }
             Wake::Offline => return offline(true),
-            Wake::Command(Some(Command::AccessToken(token))) => {
-                let payload = json!({"access_token": token});
-                setup.access_token = token;
+            Wake::Token => {
+                let payload = json!({"access_token": *setup.token.borrow_and_update()});
                 Message::new(&setup.subscription.topic, event::ACCESS_TOKEN, payload)
                     .with_refs(Some(refs.join.clone()), Some(refs.next()))
             }

@@ -13,6 +13,20 @@ pub struct RestClient {
     endpoint: Endpoint,
 }
 
+/// One row offered to `sync_push`.
+#[derive(Debug, Serialize)]
+pub struct PushEntry<'a, T> {
+    pub table: &'a str,
+    pub row: T,
+}
+
+/// `sync_push`'s answer: ids written, and ids whose stored `updated_at` was newer or equal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct SyncPushAnswer {
+    pub applied: Vec<String>,
+    pub lost: Vec<String>,
+}
+
 #[derive(Deserialize)]
 struct SyncTokenRow {
     sync_token: i64,
@@ -52,22 +66,46 @@ impl RestClient {
         Ok(rows.first().map(|r| r.sync_token))
     }
 
-    /// One delta page: rows with `updated_at > after_ms` (all rows when `None`), oldest first,
-    /// at most `limit`.
+    /// One delta page in `(updated_at, id)` order, at most `limit` rows, after `after`:
+    /// - `None`: from the beginning;
+    /// - `Some((ts, None))`: rows with `updated_at > ts` (the table's pull cursor);
+    /// - `Some((ts, Some(id)))`: rows with `(updated_at, id) > (ts, id)` — the next page of
+    ///   the same pull, so rows sharing the boundary timestamp are neither skipped nor fetched
+    ///   twice. PostgREST would take this as one `or=(…)` filter; the embedded stack has no
+    ///   logical operators, so it is two requests with plain filters: the rest of the
+    ///   boundary timestamp (`updated_at=eq.ts&id=gt.id`), then `updated_at=gt.ts` if room is left.
     pub async fn delta_page<T: DeserializeOwned>(
         &self,
         jwt: &str,
         table: &str,
-        after_ms: Option<i64>,
+        after: Option<(i64, Option<&str>)>,
         limit: usize,
     ) -> Result<Vec<T>, ClientError> {
-        let mut path = format!("/rest/v1/{table}?select=*");
-        if let Some(ms) = after_ms {
-            path.push_str("&updated_at=gt.");
-            path.push_str(&iso_millis(ms));
+        const ORDER: &str = "&order=updated_at.asc,id.asc";
+        let Some((ts, last_id)) = after else {
+            return self
+                .get(
+                    jwt,
+                    &format!("/rest/v1/{table}?select=*{ORDER}&limit={limit}"),
+                )
+                .await;
+        };
+        let iso = iso_millis(ts);
+        let mut rows: Vec<T> = match last_id {
+            Some(id) => {
+                let path = format!(
+                    "/rest/v1/{table}?select=*&updated_at=eq.{iso}&id=gt.{id}&order=id.asc&limit={limit}"
+                );
+                self.get(jwt, &path).await?
+            }
+            None => Vec::new(),
+        };
+        if rows.len() < limit {
+            let room = limit - rows.len();
+            let path = format!("/rest/v1/{table}?select=*&updated_at=gt.{iso}{ORDER}&limit={room}");
+            rows.extend(self.get::<Vec<T>>(jwt, &path).await?);
         }
-        path.push_str(&format!("&order=updated_at.asc&limit={limit}"));
-        self.get(jwt, &path).await
+        Ok(rows)
     }
 
     /// Reads rows by id (for `client_lww`: compare before writing). `select` names columns.
@@ -115,17 +153,18 @@ impl RestClient {
         serde_json::from_slice(body).map_err(|e| decode_error(function, e))
     }
 
-    /// Server-side LWW push: `POST /rest/v1/rpc/sync_push` with `{"rows": …}`.
-    pub async fn sync_push<T: Serialize, R: DeserializeOwned>(
+    /// Server-side LWW push: `POST /rest/v1/rpc/sync_push` with `{"rows": [{"table", "row"}…]}`;
+    /// the answer says which ids were applied and which lost.
+    pub async fn sync_push<T: Serialize>(
         &self,
         jwt: &str,
-        rows: &[T],
-    ) -> Result<R, ClientError> {
+        entries: &[PushEntry<'_, T>],
+    ) -> Result<SyncPushAnswer, ClientError> {
         #[derive(Serialize)]
-        struct Args<'a, T> {
-            rows: &'a [T],
+        struct Args<'a, 'b, T> {
+            rows: &'a [PushEntry<'b, T>],
         }
-        self.rpc(jwt, "sync_push", &Args { rows }).await
+        self.rpc(jwt, "sync_push", &Args { rows: entries }).await
     }
 
     async fn get<T: DeserializeOwned>(&self, jwt: &str, path: &str) -> Result<T, ClientError> {
