@@ -104,11 +104,17 @@ pub(crate) fn describe_serde_error(
     if raw.starts_with("is ") {
         return (joined, format!("{shown} {raw}"));
     }
-    let expected = raw
-        .rsplit_once(", expected ")
-        .map(|(_, e)| plain_expectation(e))
-        .unwrap_or_else(|| raw.to_string());
-    (joined, format!("{shown} is not valid; expected {expected}"))
+    let from_serde = raw.starts_with("invalid type: ") || raw.starts_with("invalid value: ");
+    match raw.rsplit_once(", expected ") {
+        Some((_, e)) if from_serde => {
+            let expected = plain_expectation(e);
+            (joined, format!("{shown} is not valid; expected {expected}"))
+        }
+        _ => (
+            joined,
+            format!("{shown} is not valid: {}", raw.trim_end_matches('.')),
+        ),
+    }
 }
 
 fn join(path: &str, name: &str) -> String {

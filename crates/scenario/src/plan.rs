@@ -6,6 +6,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
+use syncstorm_device::DeviceKnobs;
 use syncstorm_plans::SupabasePlan;
 
 /// The five synced tables, parents first (tiers 1, 2, 2, 3, 3).
@@ -27,8 +28,8 @@ pub struct RunPlan {
     pub population: Population,
     pub phases: Vec<Phase>,
     pub behaviour: Behaviour,
-    /// `[device]` as written (becomes `syncstorm_device::DeviceKnobs` once that type lands).
-    pub device: toml::Table,
+    /// `[device]`: the knobs every device runs with.
+    pub device: DeviceKnobs,
     pub faults: Faults,
     pub thresholds: Vec<Threshold>,
     pub run: RunSettings,

@@ -6,6 +6,7 @@
 use crate::duration::HumanDuration;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
+use syncstorm_device::DeviceKnobs;
 
 /// A whole scenario file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -18,9 +19,9 @@ pub struct Scenario {
     pub phases: Vec<PhaseSpec>,
     #[serde(default)]
     pub behaviour: BehaviourSpec,
-    /// The device knobs (`syncstorm_device::DeviceKnobs` once it lands; validated there).
+    /// The device knobs (`device.push.mode`, …), defined and range-checked by the device crate.
     #[serde(default)]
-    pub device: toml::Table,
+    pub device: DeviceKnobs,
     #[serde(default)]
     pub faults: FaultsSpec,
     /// Metric name → `"OP VALUE"`, e.g. `"token_check.p99" = "< 500ms"`.

@@ -85,12 +85,27 @@ pub(crate) fn validate(file: &str, raw: Scenario, document: toml::Value) -> Chec
         population,
         phases,
         behaviour,
-        device: raw.device,
+        device: check_device(&cx, raw.device)?,
         faults,
         thresholds,
         run: check_run(&cx, raw.run)?,
         document,
     })
+}
+
+/// The device crate checks its own ranges and names the knob by its scenario path.
+fn check_device(
+    cx: &Ctx,
+    knobs: syncstorm_device::DeviceKnobs,
+) -> Checked<syncstorm_device::DeviceKnobs> {
+    match knobs.validate().into_iter().next() {
+        None => Ok(knobs),
+        Some(sentence) => {
+            let sentence = sentence.trim_end_matches('.');
+            let (path, rest) = sentence.split_once(' ').unwrap_or((sentence, ""));
+            Err(cx.err(path, rest))
+        }
+    }
 }
 
 fn check_name(cx: &Ctx, name: &str) -> Checked<String> {

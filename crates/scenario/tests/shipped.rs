@@ -26,8 +26,14 @@ fn every_shipped_scenario_loads_and_states_its_question() {
         let stem = file.file_stem().unwrap().to_str().unwrap();
         assert_eq!(plan.name, stem, "scenario.name must match the file name");
         let text = std::fs::read_to_string(&file).unwrap();
-        assert!(text.starts_with(&format!("# {stem} — ")), "{stem}: header names the scenario");
-        assert!(text.contains("# Question:"), "{stem}: header states the question");
+        assert!(
+            text.starts_with(&format!("# {stem} — ")),
+            "{stem}: header names the scenario"
+        );
+        assert!(
+            text.contains("# Question:"),
+            "{stem}: header states the question"
+        );
         assert!(!plan.description.is_empty(), "{stem}: description");
         assert!(!plan.thresholds.is_empty(), "{stem}: thresholds");
         assert_eq!(plan.target.kind, TargetKind::Embedded, "{stem}");
@@ -41,11 +47,22 @@ fn shipped_scenarios_have_the_scale_the_issue_asks_for() {
     assert!(quick.load_duration().as_secs() <= 75, "about a minute");
     assert!(quick.behaviour.bulk_import.is_some() && quick.faults.clock_skew.is_some());
     assert!(!quick.faults.outages.is_empty());
-    let models: Vec<bool> = quick.phases.iter().map(|p| matches!(p.load, Load::Open { .. })).collect();
-    assert!(models.contains(&true) && models.contains(&false), "both load models");
+    let models: Vec<bool> = quick
+        .phases
+        .iter()
+        .map(|p| matches!(p.load, Load::Open { .. }))
+        .collect();
+    assert!(
+        models.contains(&true) && models.contains(&false),
+        "both load models"
+    );
 
     let storm = load(&scenarios_dir().join("risk1-token-storm.toml")).unwrap();
-    let opens: f64 = storm.phases.iter().filter_map(|p| p.load.expected_arrivals(p.duration)).sum();
+    let opens: f64 = storm
+        .phases
+        .iter()
+        .filter_map(|p| p.load.expected_arrivals(p.duration))
+        .sum();
     assert!((99_000.0..=101_000.0).contains(&opens), "{opens}");
     assert_eq!(storm.total_devices(), 100_000);
 
@@ -63,14 +80,30 @@ fn shipped_scenarios_have_the_scale_the_issue_asks_for() {
 #[test]
 fn the_documented_variants_load() {
     let variants: &[(&str, &[&str])] = &[
-        ("risk2-websocket-limit.toml", &["target.plan=free", "device.pulse.mode=long_poll"]),
-        ("risk2-websocket-limit.toml", &["population.users=5000", "device.pulse.mode=periodic"]),
-        ("risk3-row-lock.toml", &["device.push.batch_size=25", "device.push.mode=server_lww"]),
-        ("risk1-reconnect-storm.toml", &["device.pulse.mode=websocket", "target.plan=team"]),
-        ("quickstart.toml", &["target.kind=supabase", "target.url=https://abc.supabase.co"]),
+        (
+            "risk2-websocket-limit.toml",
+            &["target.plan=free", "device.pulse.mode=long_poll"],
+        ),
+        (
+            "risk2-websocket-limit.toml",
+            &["population.users=5000", "device.pulse.mode=periodic"],
+        ),
+        (
+            "risk3-row-lock.toml",
+            &["device.push.batch_size=25", "device.push.mode=server_lww"],
+        ),
+        (
+            "risk1-reconnect-storm.toml",
+            &["device.pulse.mode=websocket", "target.plan=team"],
+        ),
+        (
+            "quickstart.toml",
+            &["target.kind=supabase", "target.url=https://abc.supabase.co"],
+        ),
     ];
     for (file, sets) in variants {
         let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-        load_with(&scenarios_dir().join(file), &sets, &[]).unwrap_or_else(|e| panic!("{file} {sets:?}: {e}"));
+        load_with(&scenarios_dir().join(file), &sets, &[])
+            .unwrap_or_else(|e| panic!("{file} {sets:?}: {e}"));
     }
 }
