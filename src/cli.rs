@@ -11,7 +11,14 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Re-render the HTML report of a result file.
+    Report(crate::report_cmd::ReportArgs),
+    /// Write one report with two runs side by side (percentiles with deltas, overlaid charts).
+    Compare(crate::report_cmd::CompareArgs),
+    /// Join shard results (`--shard i/n`) into one result, exactly.
+    Merge(crate::report_cmd::MergeArgs),
+}
 
 /// Exit codes, documented in the README.
 pub mod exit {

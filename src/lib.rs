@@ -7,3 +7,5 @@ pub mod cli;
 pub mod target;
 pub mod result;
 pub mod swarm;
+pub mod report;
+pub mod report_cmd;

@@ -1,7 +1,13 @@
 use clap::Parser;
-use syncstorm::cli::Cli;
+use syncstorm::cli::{Cli, Command};
+use syncstorm::report_cmd;
 
 fn main() {
     let cli = Cli::parse();
-    match cli.command {}
+    let code = match cli.command {
+        Command::Report(args) => report_cmd::report(&args),
+        Command::Compare(args) => report_cmd::compare(&args),
+        Command::Merge(args) => report_cmd::merge(&args),
+    };
+    std::process::exit(code);
 }

@@ -8,6 +8,7 @@
 mod io;
 mod merge;
 mod sections;
+pub mod thresholds;
 
 use std::collections::BTreeMap;
 

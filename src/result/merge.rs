@@ -11,8 +11,8 @@ use super::{OperationResult, OracleResult, Outcome, Peak, ResultError, RunResult
 const MAX_EXAMPLES: usize = 20;
 
 /// Merges shard results of one scenario. The server-side probes are taken from the first
-/// shard that has any (every shard samples the same server); thresholds are left for the
-/// caller to evaluate again over the merged figures.
+/// shard that has any (every shard samples the same server); the shards' thresholds are
+/// evaluated again over the merged figures.
 pub fn merge_shards(shards: &[RunResult]) -> Result<RunResult, ResultError> {
     let first = shards
         .first()
@@ -29,7 +29,6 @@ pub fn merge_shards(shards: &[RunResult]) -> Result<RunResult, ResultError> {
         started_at: start,
         shard: None,
         merged_shards: shards.len() as u32,
-        thresholds: Vec::new(),
         ..first.clone()
     };
     merged.duration_s = shards
@@ -48,6 +47,16 @@ pub fn merge_shards(shards: &[RunResult]) -> Result<RunResult, ResultError> {
     merged.peak = merged_peak(shards, &merged.timeseries);
     merged.oracle = merge_oracle(shards);
     merged.status = merged_status(shards);
+    merged.thresholds = shards.iter().flat_map(|s| s.thresholds.iter()).fold(
+        Vec::new(),
+        |mut acc: Vec<super::ThresholdResult>, t| {
+            if !acc.iter().any(|a| a.expression == t.expression) {
+                acc.push(t.clone());
+            }
+            acc
+        },
+    );
+    super::thresholds::reevaluate(&mut merged);
     merged.probes = shards
         .iter()
         .find(|s| !s.probes.samples.is_empty())

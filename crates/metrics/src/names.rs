@@ -13,6 +13,8 @@ pub mod op {
     pub const PULL: &str = "pull";
     /// One push request (a batch of rows).
     pub const PUSH: &str = "push";
+    /// One push request of a bulk importer (risk 3); ordinary devices' pushes are [`PUSH`].
+    pub const BULK_PUSH: &str = "bulk_push";
     /// One whole sync, check to last push.
     pub const SYNC: &str = "sync";
     /// Websocket upgrade (TCP connect to `101`).

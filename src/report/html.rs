@@ -1,0 +1,202 @@
+//! HTML building blocks: escaping, the page shell with its inline stylesheet, tables and
+//! number formatting. Every piece of text from a result goes through [`esc`].
+
+use std::fmt::Write;
+
+/// Escapes text for HTML element content and attribute values.
+pub fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// 12345 → "12,345".
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Milliseconds, with the precision a reader needs: "0.42 ms", "38 ms", "12.4 s".
+pub fn ms(v: f64) -> String {
+    if v >= 10_000.0 {
+        format!("{:.1} s", v / 1000.0)
+    } else if v >= 100.0 {
+        format!("{v:.0} ms")
+    } else if v >= 1.0 {
+        format!("{v:.1} ms")
+    } else {
+        format!("{v:.2} ms")
+    }
+}
+
+/// A ratio as a percentage: 0.0612 → "6.1 %".
+pub fn pct(ratio: f64) -> String {
+    let p = ratio * 100.0;
+    if p == 0.0 {
+        "0 %".into()
+    } else if p < 0.1 {
+        format!("{p:.3} %")
+    } else {
+        format!("{p:.1} %")
+    }
+}
+
+/// 38_000.0 → "38k", 950.0 → "950".
+pub fn rate(v: f64) -> String {
+    if v >= 10_000.0 {
+        format!("{:.0}k", v / 1000.0)
+    } else if v >= 1_000.0 {
+        format!("{:.1}k", v / 1000.0)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+/// A table: header cells and rows of already-escaped HTML cells.
+pub fn table(class: &str, head: &[&str], rows: &[Vec<String>]) -> String {
+    let mut out = format!("<table class=\"{class}\"><thead><tr>");
+    for h in head {
+        let _ = write!(out, "<th>{}</th>", esc(h));
+    }
+    out.push_str("</tr></thead><tbody>");
+    for row in rows {
+        out.push_str("<tr>");
+        for cell in row {
+            let _ = write!(out, "<td>{cell}</td>");
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</tbody></table>");
+    out
+}
+
+/// A section with a heading and already-built HTML content.
+pub fn section(id: &str, title: &str, body: &str) -> String {
+    format!(
+        "<section id=\"{}\"><h2>{}</h2>{body}</section>",
+        esc(id),
+        esc(title)
+    )
+}
+
+/// Charts in a two-column grid; a chart with no data says so.
+pub fn chart_grid(charts: &[super::charts::Chart]) -> String {
+    let mut out = String::from("<div class=\"charts\">");
+    for chart in charts {
+        match chart.to_svg() {
+            Some(svg) => {
+                let _ = write!(out, "<figure>{svg}</figure>");
+            }
+            None => {
+                let _ = write!(
+                    out,
+                    "<figure class=\"empty\"><figcaption>{}</figcaption><p>No data recorded for this chart.</p></figure>",
+                    esc(&chart.title)
+                );
+            }
+        }
+    }
+    out.push_str("</div>");
+    out
+}
+
+/// The whole page around `body`.
+pub fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{}</title><style>{STYLE}</style></head><body><main>{body}</main></body></html>\n",
+        esc(title)
+    )
+}
+
+const STYLE: &str = r#"
+:root{--ink:#1d2430;--muted:#5b6575;--line:#e3e7ee;--bg:#f6f7f9;--ok:#0a7d4f;--okbg:#e6f5ee;
+--bad:#b3261e;--badbg:#fdecea;--warn:#8a5a00;--warnbg:#fff4de;--na:#5b6575;--nabg:#eef0f3}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--ink);font:14px/1.5 -apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+main{max-width:1180px;margin:0 auto;padding:24px 28px 60px}
+h1{font-size:24px;margin:0 0 4px}
+h2{font-size:18px;margin:0 0 12px;padding-bottom:6px;border-bottom:1px solid var(--line)}
+h3{font-size:15px;margin:16px 0 8px}
+section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:18px 20px;margin:18px 0}
+.sub{color:var(--muted);margin:0 0 14px}
+.banner{border-radius:8px;padding:14px 18px;margin:14px 0;font-size:16px;font-weight:600}
+.banner small{display:block;font-weight:400;font-size:13px;margin-top:2px}
+.banner.pass{background:var(--okbg);color:var(--ok);border:1px solid #b6e2cd}
+.banner.fail{background:var(--badbg);color:var(--bad);border:1px solid #f3c3bf}
+.banner.warn{background:var(--warnbg);color:var(--warn);border:1px solid #f0d9a8}
+.figures{display:grid;grid-template-columns:repeat(auto-fill,minmax(160px,1fr));gap:10px;margin:12px 0}
+.figure{border:1px solid var(--line);border-radius:6px;padding:10px 12px;background:#fbfcfd}
+.figure b{display:block;font-size:20px}
+.figure span{color:var(--muted);font-size:12px}
+table{border-collapse:collapse;width:100%;margin:8px 0 4px;font-variant-numeric:tabular-nums}
+th,td{text-align:left;padding:6px 10px;border-bottom:1px solid var(--line);vertical-align:top}
+th{font-size:12px;text-transform:uppercase;letter-spacing:.03em;color:var(--muted);background:#fafbfc}
+td.num,th.num{text-align:right}
+table.nums td:not(:first-child){text-align:right}
+.badge{display:inline-block;border-radius:10px;padding:1px 9px;font-size:12px;font-weight:600;white-space:nowrap}
+.badge.pass,.badge.not-observed{background:var(--okbg);color:var(--ok)}
+.badge.fail,.badge.confirmed{background:var(--badbg);color:var(--bad)}
+.badge.strained{background:var(--warnbg);color:var(--warn)}
+.badge.not-exercised{background:var(--nabg);color:var(--na)}
+.risk{border-left:4px solid var(--line)}
+.risk.confirmed{border-left-color:var(--bad)}
+.risk.strained{border-left-color:#e0a100}
+.risk.not-observed{border-left-color:var(--ok)}
+.verdict{font-size:15px;margin:0 0 10px}
+.evidence{margin:0 0 8px;padding-left:18px}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(540px,1fr));gap:12px;margin-top:10px}
+figure{margin:0;border:1px solid var(--line);border-radius:6px;padding:6px;background:#fff;overflow:hidden}
+figure svg{width:100%;height:auto;display:block}
+figure.empty{display:flex;flex-direction:column;justify-content:center;min-height:120px;color:var(--muted);padding:14px}
+figure.empty figcaption{font-weight:600;color:var(--ink)}
+.note{color:var(--muted);font-size:13px}
+.warnbox{background:var(--warnbg);color:var(--warn);border-radius:6px;padding:10px 14px;margin:8px 0}
+pre{background:#f3f5f8;border:1px solid var(--line);border-radius:6px;padding:12px;overflow:auto;font-size:12px;max-height:520px}
+nav{font-size:13px;margin:6px 0 0}
+nav a{color:#0b5cad;text-decoration:none;margin-right:14px}
+.delta-worse{color:var(--bad)}
+.delta-better{color:var(--ok)}
+footer{color:var(--muted);font-size:12px;text-align:center;margin-top:24px}
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_and_quotes() {
+        assert_eq!(
+            esc("<script>\"x\"&'"),
+            "&lt;script&gt;&quot;x&quot;&amp;&#39;"
+        );
+    }
+
+    #[test]
+    fn formats_numbers_for_people() {
+        assert_eq!(count(0), "0");
+        assert_eq!(count(1_234_567), "1,234,567");
+        assert_eq!(ms(0.421), "0.42 ms");
+        assert_eq!(ms(38.0), "38.0 ms");
+        assert_eq!(ms(12_400.0), "12.4 s");
+        assert_eq!(pct(0.0612), "6.1 %");
+        assert_eq!(rate(38_000.0), "38k");
+    }
+}

@@ -1,0 +1,210 @@
+//! Risk 1: the metadata (USAP token) fetch storm when many apps open at once.
+
+use syncstorm_metrics::{counter, op};
+
+use super::{Finding, Verdict, join_clauses, top_kinds};
+use crate::report::charts::{Chart, Line};
+use crate::report::html::{count, ms, pct, rate};
+use crate::report::series::{
+    db_max_connections, max_of, op_per_second, peak_per_minute, per_sample, per_second, pool_peaks,
+};
+use crate::result::RunResult;
+
+const CLAIM: &str = "If 100,000 users open the app at once, the heartbeat (token) checks can exceed the database's connection limit.";
+/// p99 of a token check above which users wait visibly at app open.
+const SLOW_P99_MS: f64 = 1_000.0;
+const STRAIN_P99_MS: f64 = 250.0;
+
+pub fn assess(r: &RunResult) -> Finding {
+    let mut finding = Finding {
+        number: 1,
+        title: "Token-fetch storm on app open and reconnect",
+        claim: CLAIM,
+        verdict: Verdict::NotExercised,
+        summary: String::new(),
+        evidence: Vec::new(),
+        charts: charts(r),
+    };
+    let Some(check) = r.operations.get(op::TOKEN_CHECK).filter(|o| o.count > 0) else {
+        finding.summary = "the scenario made no token checks (no app opens or reconnects).".into();
+        return finding;
+    };
+    let opens_per_min = peak_per_minute(r, counter::APP_OPENS);
+    let (pool_wait, pool_queue) = pool_peaks(r);
+    let max_conn = db_max_connections(r);
+    let peak_conn = max_of(&per_sample(r, |s| s.db_connections_total() as f64)) as u32;
+    let pool_timeout_ms = r
+        .plan
+        .as_ref()
+        .map_or(10_000.0, |p| p.rest_pool_timeout.as_millis() as f64);
+
+    let mut hard = Vec::new();
+    let mut soft = Vec::new();
+    if check.error_rate() >= 0.01 {
+        hard.push(format!(
+            "token checks failed at {} ({})",
+            pct(check.error_rate()),
+            top_kinds(&check.errors_by_kind)
+        ));
+    } else if check.errors > 0 {
+        soft.push(format!(
+            "{} token checks failed ({})",
+            count(check.errors),
+            top_kinds(&check.errors_by_kind)
+        ));
+    }
+    if pool_wait >= pool_timeout_ms {
+        hard.push(format!("the pool queue grew past {}", ms(pool_timeout_ms)));
+    } else if pool_queue > 0 {
+        soft.push(format!(
+            "up to {} requests queued for a pooled connection (longest wait {})",
+            count(pool_queue.into()),
+            ms(pool_wait)
+        ));
+    }
+    if let Some(max) = max_conn.filter(|m| *m > 0) {
+        if peak_conn >= max {
+            hard.push(format!(
+                "DB connections reached the limit ({peak_conn} of {max})"
+            ));
+        } else if f64::from(peak_conn) >= 0.8 * f64::from(max) {
+            soft.push(format!("DB connections reached {peak_conn} of {max}"));
+        }
+    }
+    if check.p99_ms >= SLOW_P99_MS {
+        hard.push(format!("token check p99 was {}", ms(check.p99_ms)));
+    } else if check.p99_ms >= STRAIN_P99_MS {
+        soft.push(format!("token check p99 was {}", ms(check.p99_ms)));
+    }
+
+    let scale = format!("at {} opens/min", rate(opens_per_min as f64));
+    (finding.verdict, finding.summary) = if !hard.is_empty() {
+        (
+            Verdict::Confirmed,
+            format!("{scale} {}.", join_clauses(&hard)),
+        )
+    } else if !soft.is_empty() {
+        (
+            Verdict::Strained,
+            format!("{scale} {}.", join_clauses(&soft)),
+        )
+    } else {
+        let conn = match max_conn {
+            Some(max) if !r.probes.samples.is_empty() => {
+                format!(", and DB connections peaked at {peak_conn} of {max}")
+            }
+            _ => String::new(),
+        };
+        (
+            Verdict::NotObserved,
+            format!(
+                "{scale} token checks stayed at p99 {} with no errors{conn}.",
+                ms(check.p99_ms)
+            ),
+        )
+    };
+    finding.evidence = evidence(
+        r,
+        check,
+        opens_per_min,
+        peak_conn,
+        max_conn,
+        pool_wait,
+        pool_queue,
+    );
+    finding
+}
+
+fn evidence(
+    r: &RunResult,
+    check: &crate::result::OperationResult,
+    opens_per_min: u64,
+    peak_conn: u32,
+    max_conn: Option<u32>,
+    pool_wait: f64,
+    pool_queue: u32,
+) -> Vec<String> {
+    let mut out = vec![
+        format!(
+            "App opens: {} in total, {} in the busiest minute.",
+            count(r.counters.get(counter::APP_OPENS).copied().unwrap_or(0)),
+            count(opens_per_min)
+        ),
+        format!(
+            "Token checks: {} made, {} failed ({}); p50 {}, p99 {}, max {}.",
+            count(check.count),
+            count(check.errors),
+            pct(check.error_rate()),
+            ms(check.p50_ms),
+            ms(check.p99_ms),
+            ms(check.max_ms)
+        ),
+    ];
+    for name in [op::SIGN_IN, op::TOKEN_REFRESH] {
+        if let Some(o) = r.operations.get(name).filter(|o| o.errors > 0) {
+            out.push(format!(
+                "{name}: {} of {} failed ({}).",
+                count(o.errors),
+                count(o.count),
+                top_kinds(&o.errors_by_kind)
+            ));
+        }
+    }
+    if r.probes.samples.is_empty() {
+        out.push(
+            "No server probes were taken, so DB connections and the pool queue are not shown."
+                .into(),
+        );
+    } else {
+        let max = max_conn.map_or("unknown".into(), |m| m.to_string());
+        out.push(format!(
+            "DB connections peaked at {peak_conn} (max_connections {max})."
+        ));
+        out.push(format!(
+            "Pool queue peaked at {} waiting; the longest wait was {}.",
+            count(pool_queue.into()),
+            ms(pool_wait)
+        ));
+    }
+    out
+}
+
+fn charts(r: &RunResult) -> Vec<Chart> {
+    let opens = Chart::new("App opens and failed token checks per second", "per second")
+        .line(Line::new(
+            "app opens/s",
+            per_second(r, |p| p.counter(counter::APP_OPENS) as f64),
+        ))
+        .line(Line::new(
+            "token checks/s",
+            op_per_second(r, op::TOKEN_CHECK, |o| o.count as f64),
+        ))
+        .line(Line::new(
+            "failed checks/s",
+            op_per_second(r, op::TOKEN_CHECK, |o| o.errors as f64),
+        ));
+    let latency = Chart::new("Token check latency", "ms")
+        .line(Line::new(
+            "p50",
+            op_per_second(r, op::TOKEN_CHECK, |o| o.p50_ms),
+        ))
+        .line(Line::new(
+            "p99",
+            op_per_second(r, op::TOKEN_CHECK, |o| o.p99_ms),
+        ));
+    let mut conns = Chart::new("DB connections and pool queue", "connections / requests")
+        .line(Line::new(
+            "DB connections",
+            per_sample(r, |s| s.db_connections_total() as f64),
+        ))
+        .line(Line::new(
+            "waiting for a pooled connection",
+            per_sample(r, |s| {
+                s.pools.values().map(|p| p.waiting).sum::<u32>() as f64
+            }),
+        ));
+    if let Some(max) = db_max_connections(r) {
+        conns = conns.limit(f64::from(max), "max_connections");
+    }
+    vec![opens, latency, conns]
+}

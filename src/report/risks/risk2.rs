@@ -1,0 +1,186 @@
+//! Risk 2: the plan's cap on concurrent realtime (websocket) connections.
+
+use syncstorm_metrics::{counter, gauge, op};
+
+use super::{Finding, Verdict, join_clauses, top_kinds};
+use crate::report::charts::{Chart, Line};
+use crate::report::html::{count, ms};
+use crate::report::series::{op_per_second, per_second};
+use crate::result::RunResult;
+
+const CLAIM: &str = "Small plans cap concurrent realtime connections; 100,000 users need a bigger plan or a fallback (long polling, periodic batches).";
+const SLOW_PULSE_P99_MS: f64 = 1_000.0;
+
+pub fn assess(r: &RunResult) -> Finding {
+    let mut finding = Finding {
+        number: 2,
+        title: "Websocket connection limit",
+        claim: CLAIM,
+        verdict: Verdict::NotExercised,
+        summary: String::new(),
+        evidence: Vec::new(),
+        charts: charts(r),
+    };
+    let ops = |name| r.operations.get(name).map_or(0, |o| o.count);
+    let rejected = r.counters.get(counter::WS_REJECTED).copied().unwrap_or(0);
+    let polls = ops(op::LONG_POLL) + ops(op::PERIODIC_POLL);
+    let peak = r.peak.websockets;
+    if ops(op::WS_CONNECT) == 0 && peak == 0 && rejected == 0 {
+        finding.summary = if polls > 0 {
+            format!(
+                "no websockets were opened; devices used the fallback ({} polls).",
+                count(polls)
+            )
+        } else {
+            "the scenario opened no realtime connections.".into()
+        };
+        finding.evidence = fallback_evidence(r);
+        return finding;
+    }
+    let cap = r
+        .plan
+        .as_ref()
+        .map(|p| u64::from(p.realtime.max_connections));
+    let pulse = r.operations.get(op::PULSE_DELIVERY);
+    let pulse_p99 = pulse.map_or(0.0, |p| p.p99_ms);
+
+    let mut hard = Vec::new();
+    let mut soft = Vec::new();
+    if rejected > 0 {
+        hard.push(format!(
+            "{} websocket upgrades were refused",
+            count(rejected)
+        ));
+    }
+    match cap {
+        Some(cap) if peak >= cap => {
+            hard.push(format!("connections hit the plan's cap of {}", count(cap)))
+        }
+        Some(cap) if peak as f64 >= 0.8 * cap as f64 => soft.push(format!(
+            "connections reached {} of the plan's cap of {}",
+            count(peak),
+            count(cap)
+        )),
+        _ => {}
+    }
+    if pulse_p99 >= SLOW_PULSE_P99_MS {
+        soft.push(format!("pulse delivery p99 was {}", ms(pulse_p99)));
+    }
+    let scale = format!(
+        "with {} devices and a peak of {} open websockets",
+        count(r.peak.devices),
+        count(peak)
+    );
+    (finding.verdict, finding.summary) = if !hard.is_empty() {
+        (
+            Verdict::Confirmed,
+            format!("{scale}, {}.", join_clauses(&hard)),
+        )
+    } else if !soft.is_empty() {
+        (
+            Verdict::Strained,
+            format!("{scale}, {}.", join_clauses(&soft)),
+        )
+    } else {
+        let cap_text = cap.map_or(String::new(), |c| format!(" (cap {})", count(c)));
+        (
+            Verdict::NotObserved,
+            format!("{scale}{cap_text}, no upgrade was refused."),
+        )
+    };
+    finding.evidence = evidence(r, cap, rejected);
+    finding
+}
+
+fn evidence(r: &RunResult, cap: Option<u64>, rejected: u64) -> Vec<String> {
+    let mut out = vec![format!(
+        "Peak open websockets: {}; the plan's cap: {}.",
+        count(r.peak.websockets),
+        cap.map_or("unknown (no plan)".into(), count)
+    )];
+    out.push(format!("Upgrades refused: {}.", count(rejected)));
+    if let Some(c) = r.operations.get(op::WS_CONNECT) {
+        out.push(format!(
+            "Websocket connects: {} attempted, {} failed{}; p99 {}.",
+            count(c.count),
+            count(c.errors),
+            if c.errors > 0 {
+                format!(" ({})", top_kinds(&c.errors_by_kind))
+            } else {
+                String::new()
+            },
+            ms(c.p99_ms)
+        ));
+    }
+    if let Some(p) = r.operations.get(op::PULSE_DELIVERY) {
+        out.push(format!(
+            "Pulse delivery (commit to device): {} delivered; p50 {}, p99 {}, max {}.",
+            count(p.count),
+            ms(p.p50_ms),
+            ms(p.p99_ms),
+            ms(p.max_ms)
+        ));
+    }
+    out.extend(fallback_evidence(r));
+    out
+}
+
+fn fallback_evidence(r: &RunResult) -> Vec<String> {
+    [op::LONG_POLL, op::PERIODIC_POLL]
+        .iter()
+        .filter_map(|name| {
+            r.operations
+                .get(*name)
+                .filter(|o| o.count > 0)
+                .map(|o| (name, o))
+        })
+        .map(|(name, o)| {
+            format!(
+                "Fallback {name}: {} requests, {} failed; p99 {}.",
+                count(o.count),
+                count(o.errors),
+                ms(o.p99_ms)
+            )
+        })
+        .collect()
+}
+
+fn charts(r: &RunResult) -> Vec<Chart> {
+    let mut sockets = Chart::new("Open websockets vs the plan's cap", "connections")
+        .line(Line::new(
+            "open websockets",
+            per_second(r, |p| p.gauge(gauge::SOCKETS_OPEN) as f64),
+        ))
+        .line(Line::new(
+            "active devices",
+            per_second(r, |p| p.gauge(gauge::DEVICES_ACTIVE) as f64),
+        ));
+    if let Some(plan) = &r.plan {
+        sockets = sockets.limit(
+            f64::from(plan.realtime.max_connections),
+            format!("{} cap", plan.name),
+        );
+    }
+    let refused = Chart::new(
+        "Refused upgrades and failed connects per second",
+        "per second",
+    )
+    .line(Line::new(
+        "refused upgrades/s",
+        per_second(r, |p| p.counter(counter::WS_REJECTED) as f64),
+    ))
+    .line(Line::new(
+        "failed connects/s",
+        op_per_second(r, op::WS_CONNECT, |o| o.errors as f64),
+    ));
+    let pulse = Chart::new("Pulse delivery latency", "ms")
+        .line(Line::new(
+            "p50",
+            op_per_second(r, op::PULSE_DELIVERY, |o| o.p50_ms),
+        ))
+        .line(Line::new(
+            "p99",
+            op_per_second(r, op::PULSE_DELIVERY, |o| o.p99_ms),
+        ));
+    vec![sockets, refused, pulse]
+}

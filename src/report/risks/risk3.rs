@@ -1,0 +1,163 @@
+//! Risk 3: row locks while a user bulk-imports thousands of transactions.
+
+use syncstorm_metrics::{counter, gauge, op};
+
+use super::{Finding, Verdict, join_clauses};
+use crate::report::charts::{Chart, Line};
+use crate::report::html::{count, ms, pct};
+use crate::report::series::{max_of, op_per_second, op_where, per_sample, per_second, quantile_ms};
+use crate::result::RunResult;
+
+const CLAIM: &str = "When a user uploads thousands of transactions at once, row-level locking can slow other users' sync requests.";
+const LOCK_EVENTS: [&str; 2] = ["Lock:transactionid", "Lock:tuple"];
+
+pub fn assess(r: &RunResult) -> Finding {
+    let mut finding = Finding {
+        number: 3,
+        title: "Row locks during bulk imports",
+        claim: CLAIM,
+        verdict: Verdict::NotExercised,
+        summary: String::new(),
+        evidence: Vec::new(),
+        charts: charts(r),
+    };
+    let bulk_rows = r.counters.get(counter::BULK_ROWS).copied().unwrap_or(0);
+    let importing = |p: &syncstorm_metrics::SeriesPoint| p.gauge(gauge::BULK_IMPORTS_RUNNING) > 0;
+    if bulk_rows == 0 && !r.timeseries.points.iter().any(importing) {
+        finding.summary = "the scenario ran no bulk imports.".into();
+        return finding;
+    }
+    let (during, during_n, during_err) = op_where(r, op::PUSH, importing);
+    let (outside, _, _) = op_where(r, op::PUSH, |p| !importing(p));
+    let (p99_in, p99_out) = (quantile_ms(&during, 0.99), quantile_ms(&outside, 0.99));
+    let slowdown = if p99_out > 0.0 { p99_in / p99_out } else { 0.0 };
+    let lock_waits = max_of(&per_sample(r, |s| lock_waits(s) as f64)) as u64;
+    let blocked = max_of(&per_sample(r, |s| f64::from(s.blocked_sessions))) as u64;
+    let err_rate = if during_n > 0 {
+        during_err as f64 / during_n as f64
+    } else {
+        0.0
+    };
+
+    let mut hard = Vec::new();
+    let mut soft = Vec::new();
+    let slow = format!(
+        "ordinary pushes slowed from p99 {} to {} ({slowdown:.1}×)",
+        ms(p99_out),
+        ms(p99_in)
+    );
+    if slowdown >= 2.0 && p99_in >= 100.0 {
+        hard.push(slow);
+    } else if slowdown >= 1.5 {
+        soft.push(slow);
+    }
+    if err_rate >= 0.01 {
+        hard.push(format!(
+            "{} of ordinary pushes failed during imports",
+            pct(err_rate)
+        ));
+    }
+    if blocked > 0 || lock_waits > 0 {
+        let clause =
+            format!("up to {blocked} sessions were blocked and {lock_waits} waited on row locks");
+        if hard.is_empty() {
+            soft.push(clause)
+        } else {
+            hard.push(clause)
+        }
+    }
+    let scale = format!("while bulk imports wrote {} rows", count(bulk_rows));
+    (finding.verdict, finding.summary) = if !hard.is_empty() {
+        (
+            Verdict::Confirmed,
+            format!("{scale}, {}.", join_clauses(&hard)),
+        )
+    } else if !soft.is_empty() {
+        (
+            Verdict::Strained,
+            format!("{scale}, {}.", join_clauses(&soft)),
+        )
+    } else if during_n == 0 {
+        (
+            Verdict::NotObserved,
+            format!(
+                "{scale}, no ordinary push overlapped an import, so no slowdown could be measured."
+            ),
+        )
+    } else {
+        (
+            Verdict::NotObserved,
+            format!(
+                "{scale}, ordinary pushes kept p99 {} (vs {} without imports) and no session was blocked.",
+                ms(p99_in),
+                ms(p99_out)
+            ),
+        )
+    };
+    finding.evidence = vec![
+        format!(
+            "Ordinary pushes during imports: {} (p99 {}); outside imports: p99 {}.",
+            count(during_n),
+            ms(p99_in),
+            ms(p99_out)
+        ),
+        format!(
+            "Peak lock waits (Lock:transactionid + Lock:tuple): {lock_waits}; peak blocked sessions: {blocked}."
+        ),
+    ];
+    if let Some(b) = r.operations.get(op::BULK_PUSH) {
+        finding.evidence.push(format!(
+            "Import batches: {} sent, {} failed; p99 {}.",
+            count(b.count),
+            count(b.errors),
+            ms(b.p99_ms)
+        ));
+    }
+    if r.probes.samples.is_empty() {
+        finding
+            .evidence
+            .push("No server probes were taken, so lock waits are not shown.".into());
+    }
+    finding
+}
+
+fn lock_waits(s: &crate::result::ProbeSample) -> u32 {
+    LOCK_EVENTS
+        .iter()
+        .map(|e| s.wait_events.get(*e).copied().unwrap_or(0))
+        .sum()
+}
+
+fn charts(r: &RunResult) -> Vec<Chart> {
+    let mut locks = Chart::new("Lock waits and blocked sessions", "sessions");
+    for event in LOCK_EVENTS {
+        locks = locks.line(Line::new(
+            event,
+            per_sample(r, |s| {
+                f64::from(s.wait_events.get(event).copied().unwrap_or(0))
+            }),
+        ));
+    }
+    locks = locks.line(Line::new(
+        "blocked sessions",
+        per_sample(r, |s| f64::from(s.blocked_sessions)),
+    ));
+    let push = Chart::new("Ordinary push latency", "ms")
+        .line(Line::new(
+            "push p50",
+            op_per_second(r, op::PUSH, |o| o.p50_ms),
+        ))
+        .line(Line::new(
+            "push p99",
+            op_per_second(r, op::PUSH, |o| o.p99_ms),
+        ))
+        .line(Line::new(
+            "bulk batch p99",
+            op_per_second(r, op::BULK_PUSH, |o| o.p99_ms),
+        ));
+    let imports = Chart::new("Bulk imports running", "imports").line(Line::new(
+        "imports running",
+        per_second(r, |p| p.gauge(gauge::BULK_IMPORTS_RUNNING) as f64),
+    ));
+    vec![locks, push, imports]
+}
