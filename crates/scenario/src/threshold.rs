@@ -94,9 +94,7 @@ impl Metric {
     /// Parses a metric name or says which part is wrong and what is allowed.
     pub fn parse(name: &str) -> Result<Metric, String> {
         let Some((head, tail)) = name.rsplit_once('.') else {
-            return Err(format!(
-                "is not a metric name; write <operation>.<stat> (e.g. token_check.p99), errors.rate, oracle.<field>, peak.<field> or counters.<name>"
-            ));
+            return Err("is not a metric name; write <operation>.<stat> (e.g. token_check.p99), errors.rate, oracle.<field>, peak.<field> or counters.<name>".to_string());
         };
         match head {
             "errors" => match tail {

@@ -1,24 +1,31 @@
 //! Cross-field rules: raw `Scenario` → `RunPlan`, or one sentence naming the field.
 
-use crate::dist::RowDist;
+mod phases;
+mod population;
+
 use crate::error::{ScenarioError, did_you_mean};
 use crate::plan::*;
-use crate::raw::{self, DistName, RowsSpec, Scenario};
+use crate::raw::{self, Scenario};
 use crate::threshold::Threshold;
-use std::collections::BTreeMap;
+use phases::check_phases;
+use population::check_population;
 use std::time::Duration;
 use syncstorm_plans::{PlanError, SupabasePlan};
 
-type Checked<T> = Result<T, ScenarioError>;
+pub(super) type Checked<T> = Result<T, ScenarioError>;
 
 /// Builds field errors for one file.
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     file: &'a str,
 }
 
 impl Ctx<'_> {
     /// `path` then `message`: "population.users = 0 must be at least 1".
-    fn err(&self, path: impl Into<String>, message: impl std::fmt::Display) -> ScenarioError {
+    pub(super) fn err(
+        &self,
+        path: impl Into<String>,
+        message: impl std::fmt::Display,
+    ) -> ScenarioError {
         let path = path.into();
         ScenarioError::Field {
             file: self.file.to_string(),
@@ -27,7 +34,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn fraction(&self, path: &str, v: f64) -> Checked<f64> {
+    pub(super) fn fraction(&self, path: &str, v: f64) -> Checked<f64> {
         if (0.0..=1.0).contains(&v) {
             Ok(v)
         } else {
@@ -38,7 +45,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn positive(&self, path: &str, v: f64, what: &str) -> Checked<f64> {
+    pub(super) fn positive(&self, path: &str, v: f64, what: &str) -> Checked<f64> {
         if v.is_finite() && v > 0.0 {
             Ok(v)
         } else {
@@ -49,7 +56,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn nonzero(&self, path: &str, d: Duration) -> Checked<Duration> {
+    pub(super) fn nonzero(&self, path: &str, d: Duration) -> Checked<Duration> {
         if d.is_zero() {
             Err(self.err(
                 path,
@@ -210,244 +217,6 @@ fn flatten(table: &toml::Table, prefix: &str) -> Vec<(String, String)> {
         }
     }
     out
-}
-
-fn check_population(cx: &Ctx, p: raw::PopulationSpec) -> Checked<Population> {
-    if p.users == 0 {
-        return Err(cx.err(
-            "population.users",
-            "= 0 is not valid; expected at least 1 user",
-        ));
-    }
-    let devices_per_user = u32::try_from(p.devices_per_user)
-        .ok()
-        .filter(|n| (1..=16).contains(n))
-        .ok_or_else(|| {
-            cx.err(
-                "population.devices_per_user",
-                format_args!(
-                    "= {} is not valid; expected a whole number from 1 to 16",
-                    p.devices_per_user
-                ),
-            )
-        })?;
-    if !(4..=31).contains(&p.password_hash_cost) {
-        return Err(cx.err(
-            "population.password_hash_cost",
-            format_args!(
-                "= {} is not valid; bcrypt costs go from 4 to 31",
-                p.password_hash_cost
-            ),
-        ));
-    }
-    let mut rows = default_rows();
-    for (table, spec) in p.rows {
-        let path = format!("population.rows.{table}");
-        if !TABLES.contains(&table.as_str()) {
-            let hint = did_you_mean(&table, TABLES.iter().copied());
-            return Err(cx.err(
-                path,
-                format_args!(
-                    "is not a synced table; allowed: {}{hint}",
-                    TABLES.join(", ")
-                ),
-            ));
-        }
-        rows.insert(table, check_dist(cx, &path, spec)?);
-    }
-    Ok(Population {
-        users: p.users,
-        devices_per_user,
-        rows,
-        password_hash_cost: p.password_hash_cost,
-    })
-}
-
-/// Rows per user when the scenario names none: a small household's finances.
-fn default_rows() -> BTreeMap<String, RowDist> {
-    let fixed = |n| RowDist::Fixed { n };
-    BTreeMap::from([
-        ("wallets".to_string(), fixed(2)),
-        ("channels".to_string(), fixed(3)),
-        ("categories_user".to_string(), fixed(12)),
-        (
-            "transactions".to_string(),
-            RowDist::Lognormal {
-                median: 200,
-                sigma: 1.0,
-                max: 5_000,
-            },
-        ),
-        ("plans".to_string(), fixed(4)),
-    ])
-}
-
-fn check_dist(cx: &Ctx, path: &str, spec: RowsSpec) -> Checked<RowDist> {
-    let d = match spec {
-        RowsSpec::Count(n) => return Ok(RowDist::Fixed { n }),
-        RowsSpec::Dist(d) => d,
-    };
-    let unused = |fields: &[(&str, bool)]| -> Checked<()> {
-        match fields.iter().find(|(_, set)| *set) {
-            Some((f, _)) => Err(cx.err(
-                format!("{path}.{f}"),
-                format_args!("does not apply to dist = {:?}", dist_name(d.dist)),
-            )),
-            None => Ok(()),
-        }
-    };
-    let need = |v: Option<u64>, f: &str| {
-        v.ok_or_else(|| {
-            cx.err(
-                format!("{path}.{f}"),
-                format_args!("is missing; dist = {:?} needs it", dist_name(d.dist)),
-            )
-        })
-    };
-    match d.dist {
-        DistName::Fixed => {
-            unused(&[
-                ("min", d.min.is_some()),
-                ("max", d.max.is_some()),
-                ("median", d.median.is_some()),
-                ("sigma", d.sigma.is_some()),
-            ])?;
-            Ok(RowDist::Fixed { n: need(d.n, "n")? })
-        }
-        DistName::Uniform => {
-            unused(&[
-                ("n", d.n.is_some()),
-                ("median", d.median.is_some()),
-                ("sigma", d.sigma.is_some()),
-            ])?;
-            let (min, max) = (need(d.min, "min")?, need(d.max, "max")?);
-            if min > max {
-                return Err(cx.err(
-                    format!("{path}.min"),
-                    format_args!("= {min} is larger than max = {max}"),
-                ));
-            }
-            Ok(RowDist::Uniform { min, max })
-        }
-        DistName::Lognormal => {
-            unused(&[("n", d.n.is_some()), ("min", d.min.is_some())])?;
-            let (median, max) = (need(d.median, "median")?, need(d.max, "max")?);
-            if median == 0 || median > max {
-                return Err(cx.err(
-                    format!("{path}.median"),
-                    format_args!("= {median} is not valid; expected from 1 to max = {max}"),
-                ));
-            }
-            let sigma =
-                cx.positive(&format!("{path}.sigma"), d.sigma.unwrap_or(1.0), "a spread")?;
-            Ok(RowDist::Lognormal { median, sigma, max })
-        }
-    }
-}
-
-fn dist_name(d: DistName) -> &'static str {
-    match d {
-        DistName::Fixed => "fixed",
-        DistName::Uniform => "uniform",
-        DistName::Lognormal => "lognormal",
-    }
-}
-
-fn check_phases(
-    cx: &Ctx,
-    phases: &[raw::PhaseSpec],
-    population: &Population,
-) -> Checked<Vec<Phase>> {
-    if phases.is_empty() {
-        return Err(cx.err("phases", "is empty; add at least one [[phases]] entry with a duration and arrival_rate or devices"));
-    }
-    let total_devices = population.users * u64::from(population.devices_per_user);
-    let mut out: Vec<Phase> = Vec::new();
-    let (mut start, mut level) = (Duration::ZERO, 0u64);
-    for (i, p) in phases.iter().enumerate() {
-        let path = format!("phases.{i}");
-        let duration = cx.nonzero(&format!("{path}.duration"), p.duration.0)?;
-        let load = check_load(cx, &path, p, duration, level, total_devices)?;
-        if let Load::Closed { to, .. } = load {
-            level = to;
-        }
-        let name = p.name.clone().unwrap_or_else(|| format!("phase-{}", i + 1));
-        out.push(Phase {
-            name,
-            start,
-            duration,
-            load,
-        });
-        start += duration;
-    }
-    Ok(out)
-}
-
-fn check_load(
-    cx: &Ctx,
-    path: &str,
-    p: &raw::PhaseSpec,
-    duration: Duration,
-    from: u64,
-    total: u64,
-) -> Checked<Load> {
-    let conflict = |open: &str, closed: &str| {
-        cx.err(format!("{path}.{closed}"), format_args!("belongs to the closed model and {path}.{open} to the open model; a phase uses exactly one"))
-    };
-    match (p.arrival_rate, p.devices) {
-        (Some(_), Some(_)) => Err(conflict("arrival_rate", "devices")),
-        (None, None) => Err(cx.err(path.to_string(), "has no load model; set arrival_rate (open model: app opens per second) or devices (closed model)")),
-        (Some(rate), None) => {
-            if p.ramp.is_some() { return Err(conflict("arrival_rate", "ramp")); }
-            if p.spawn_rate.is_some() { return Err(conflict("arrival_rate", "spawn_rate")); }
-            let from_rate = non_negative(cx, &format!("{path}.arrival_rate"), rate)?;
-            let to_rate = match p.ramp_to { Some(r) => non_negative(cx, &format!("{path}.ramp_to"), r)?, None => from_rate };
-            let arrivals = match p.arrivals.unwrap_or_default() { raw::ArrivalsName::Poisson => Arrivals::Poisson, raw::ArrivalsName::Uniform => Arrivals::Uniform };
-            Ok(Load::Open { from_rate, to_rate, arrivals })
-        }
-        (None, Some(spec)) => {
-            let to = match spec {
-                raw::DevicesSpec::Count(n) => n,
-                raw::DevicesSpec::Percent(pct) => (pct / 100.0 * total as f64).round() as u64,
-            };
-            if p.ramp_to.is_some() { return Err(conflict("ramp_to", "devices")); }
-            if p.arrivals.is_some() { return Err(conflict("arrivals", "devices")); }
-            if to > total {
-                return Err(cx.err(format!("{path}.devices"), format_args!("= {to} is more than the population has; expected at most users × devices_per_user = {total}")));
-            }
-            let ramp = closed_ramp(cx, path, p, from.abs_diff(to))?;
-            if ramp > duration {
-                return Err(cx.err(format!("{path}.ramp"), format_args!("= {:?} is longer than the phase ({:?}); lengthen the phase or ramp faster", crate::format_duration(ramp), crate::format_duration(duration))));
-            }
-            Ok(Load::Closed { from, to, ramp })
-        }
-    }
-}
-
-fn closed_ramp(cx: &Ctx, path: &str, p: &raw::PhaseSpec, change: u64) -> Checked<Duration> {
-    match (p.ramp, p.spawn_rate) {
-        (Some(_), Some(_)) => Err(cx.err(
-            format!("{path}.spawn_rate"),
-            format_args!("and {path}.ramp both pace the ramp; set one of them"),
-        )),
-        (Some(r), None) => Ok(r.0),
-        (None, Some(rate)) => {
-            let rate = cx.positive(&format!("{path}.spawn_rate"), rate, "devices per second")?;
-            Ok(Duration::from_secs_f64(change as f64 / rate))
-        }
-        (None, None) => Ok(Duration::ZERO),
-    }
-}
-
-fn non_negative(cx: &Ctx, path: &str, v: f64) -> Checked<f64> {
-    if v.is_finite() && v >= 0.0 {
-        Ok(v)
-    } else {
-        Err(cx.err(
-            path,
-            format_args!("= {v} is not valid; expected app opens per second, 0 or more"),
-        ))
-    }
 }
 
 fn check_behaviour(cx: &Ctx, b: raw::BehaviourSpec, load_length: Duration) -> Checked<Behaviour> {
