@@ -14,6 +14,7 @@
 //! # Ok::<(), syncstorm_scenario::ScenarioError>(())
 //! ```
 
+mod compact;
 mod dist;
 mod duration;
 mod error;
@@ -92,7 +93,12 @@ pub fn parse_document(file: &str, text: &str) -> Result<toml::Value, ScenarioErr
 }
 
 /// Deserialises and validates a (possibly edited) document.
-pub fn from_document(file: &str, doc: toml::Value) -> Result<RunPlan, ScenarioError> {
+pub fn from_document(file: &str, mut doc: toml::Value) -> Result<RunPlan, ScenarioError> {
+    compact::expand_phases(&mut doc).map_err(|message| ScenarioError::Field {
+        file: file.to_string(),
+        path: "phases".to_string(),
+        message,
+    })?;
     let raw: Scenario = serde_path_to_error::deserialize(doc.clone()).map_err(|e| {
         let path: Vec<String> = e.path().iter().filter_map(segment_text).collect();
         let (path, message) = error::describe_serde_error(&path, e.inner().message(), &doc);

@@ -305,3 +305,15 @@ fn device_knobs_are_checked_with_their_scenario_paths() {
         "{text}"
     );
 }
+
+#[test]
+fn a_bad_compact_test_plan_names_the_step() {
+    assert_eq!(
+        message(&["phases=\"20,10s;lots,1m\""]),
+        "t.toml: phases = \"20,10s;lots,1m\" is not a test plan: step 2 target \"lots\" is not a device count; write steps TARGET,DURATION separated by ';', TARGET being devices (900 or 50%) or app opens per second (100/s), e.g. \"900,30s;900,1m\""
+    );
+    assert_eq!(
+        message(&["phases=\"21,10s\""]),
+        "t.toml: phases.0.devices = 21 is more than the population has; expected at most users × devices_per_user = 20"
+    );
+}

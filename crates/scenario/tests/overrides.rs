@@ -161,3 +161,34 @@ fn paths_split_on_dots_outside_quotes() {
         Some("== 0")
     );
 }
+
+#[test]
+fn a_compact_test_plan_replaces_the_phases() {
+    let plan = plan_with(&["phases=\"20,10s;20,1m;5/s,30s\""], &[]);
+    assert_eq!(plan.phases.len(), 3);
+    assert!(
+        matches!(plan.phases[0].load, Load::Closed { from: 0, to: 20, ramp } if ramp == Duration::from_secs(10))
+    );
+    assert!(matches!(
+        plan.phases[1].load,
+        Load::Closed {
+            from: 20,
+            to: 20,
+            ..
+        }
+    ));
+    assert!(matches!(
+        plan.phases[2].load,
+        Load::Open {
+            from_rate: 5.0,
+            to_rate: 5.0,
+            ..
+        }
+    ));
+    assert_eq!(plan.load_duration(), Duration::from_secs(100));
+    let doc = plan.document_toml();
+    assert!(
+        doc.contains("[[phases]]"),
+        "the document as run has ordinary phases: {doc}"
+    );
+}
