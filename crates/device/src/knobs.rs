@@ -266,3 +266,111 @@ mod humantime_str {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<DeviceKnobs, String> {
+        toml::from_str::<DeviceKnobs>(text).map_err(|e| e.message().to_owned())
+    }
+
+    #[test]
+    fn defaults_follow_the_protocol_page() {
+        let knobs = parse("").unwrap();
+        assert_eq!(knobs, DeviceKnobs::default());
+        assert_eq!(knobs.usap.max_attempts, 10);
+        assert_eq!(knobs.usap.retry, RetryPolicy::Fixed);
+        assert_eq!(knobs.push.batch_size, 1);
+        assert_eq!(knobs.push.mode, PushMode::Upsert);
+        assert_eq!(knobs.sync.order, SyncOrder::CheckPullPush);
+        assert_eq!(knobs.pull.page_size, 1000);
+        assert_eq!(knobs.pulse.mode, PulseMode::Websocket);
+        assert_eq!(knobs.pulse.subscribe, PulseSubscribe::UserSyncTokens);
+        assert_eq!(knobs.connections, ConnectionModel::Owned);
+        assert!(knobs.validate().is_empty());
+    }
+
+    #[test]
+    fn every_knob_reads_from_dotted_keys() {
+        let knobs = parse(
+            r#"
+            usap.max_attempts = 3
+            usap.retry = "exponential_full_jitter"
+            usap.base_delay = "250ms"
+            usap.max_delay = "8s"
+            push.batch_size = 25
+            push.mode = "server_lww"
+            sync.order = "push_then_pull"
+            pull.page_size = 500
+            pull.tier_concurrency = "concurrent"
+            pulse.mode = "periodic"
+            pulse.subscribe = "tables"
+            pulse.interval = "1m"
+            edit_debounce = "500ms"
+            connections = "pooled"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(knobs.usap.base_delay, Duration::from_millis(250));
+        assert_eq!(knobs.usap.retry, RetryPolicy::ExponentialFullJitter);
+        assert_eq!(knobs.push.mode, PushMode::ServerLww);
+        assert_eq!(knobs.sync.order, SyncOrder::PushThenPull);
+        assert_eq!(knobs.pull.tier_concurrency, TierConcurrency::Concurrent);
+        assert_eq!(knobs.pulse.interval, Duration::from_secs(60));
+        assert_eq!(knobs.pulse.subscribe, PulseSubscribe::Tables);
+        assert_eq!(knobs.edit_debounce, Duration::from_millis(500));
+        assert_eq!(knobs.connections, ConnectionModel::Pooled);
+        assert!(knobs.validate().is_empty());
+        let echoed = toml::to_string(&knobs).unwrap();
+        assert_eq!(
+            parse(&echoed).unwrap(),
+            knobs,
+            "serializes back to the same knobs"
+        );
+    }
+
+    #[test]
+    fn unknown_names_and_bad_values_are_refused() {
+        assert!(
+            parse("push.batchsize = 3")
+                .unwrap_err()
+                .contains("unknown field `batchsize`")
+        );
+        assert!(
+            parse(r#"push.mode = "lww""#)
+                .unwrap_err()
+                .contains("unknown variant `lww`")
+        );
+        let bad_duration = parse(r#"edit_debounce = "soon""#).unwrap_err();
+        assert!(
+            bad_duration.contains("`soon` is not a duration"),
+            "{bad_duration}"
+        );
+    }
+
+    #[test]
+    fn validate_names_each_bad_value_in_one_sentence() {
+        let mut knobs = DeviceKnobs::default();
+        knobs.usap.max_attempts = 0;
+        knobs.usap.retry = RetryPolicy::Exponential;
+        knobs.usap.base_delay = Duration::from_secs(10);
+        knobs.usap.max_delay = Duration::from_secs(5);
+        knobs.push.batch_size = 0;
+        knobs.pull.page_size = 0;
+        knobs.pulse.mode = PulseMode::Periodic;
+        knobs.pulse.interval = Duration::from_millis(10);
+        let problems = knobs.validate();
+        assert_eq!(problems.len(), 5, "{problems:#?}");
+        assert_eq!(
+            problems[0],
+            "device.usap.max_attempts must be between 1 and 1000, got 0."
+        );
+        assert!(problems[1].starts_with("device.usap.base_delay (10s) must not exceed"));
+        assert!(
+            problems
+                .iter()
+                .all(|p| p.starts_with("device.") && p.ends_with('.'))
+        );
+    }
+}

@@ -232,3 +232,113 @@ fn apply_one(local: &mut Entry, server: &Row) -> Applied {
     *local = Entry::from_row(server, false);
     Applied::Stored
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wallet(updated_at_ms: i64, value: i64) -> Row {
+        Row {
+            table: Table::Wallets,
+            id: Uuid::from_u128(5),
+            user_id: Uuid::from_u128(1),
+            updated_at_ms,
+            deleted: false,
+            refs: [None; MAX_FKS],
+            value,
+        }
+    }
+
+    #[test]
+    fn lww_apply_rules() {
+        // (local updated_at, local dirty, server updated_at, server row stored?)
+        let cases = [
+            (100, true, 99, false),
+            (100, true, 100, false),
+            (100, true, 101, true),
+            (100, false, 99, true),
+            (100, false, 100, true),
+            (100, false, 101, true),
+        ];
+        for (local_ts, dirty, server_ts, server_wins) in cases {
+            let mut store = LocalStore::default();
+            if dirty {
+                store.write_local(&wallet(local_ts, 1));
+            } else {
+                store.apply_page(Table::Wallets, &[wallet(local_ts, 1)]);
+            }
+            let stored = store.apply_page(Table::Wallets, &[wallet(server_ts, 2)]);
+            let entry = store.get(Table::Wallets, Uuid::from_u128(5)).unwrap();
+            let case = format!("local {local_ts} dirty {dirty}, server {server_ts}");
+            assert_eq!(stored == 1, server_wins, "{case}");
+            assert_eq!(entry.value == 2, server_wins, "{case}");
+            assert_eq!(entry.dirty(), dirty && !server_wins, "{case}");
+        }
+    }
+
+    #[test]
+    fn pages_of_new_rows_merge_into_id_order() {
+        let mut store = LocalStore::default();
+        let page = |ids: &[u128]| -> Vec<Row> {
+            ids.iter()
+                .map(|&id| Row {
+                    id: Uuid::from_u128(id),
+                    ..wallet(1, 0)
+                })
+                .collect()
+        };
+        store.apply_page(Table::Wallets, &page(&[9, 3, 7]));
+        store.apply_page(Table::Wallets, &page(&[8, 1, 3]));
+        let ids: Vec<u128> = store
+            .entries(Table::Wallets)
+            .iter()
+            .map(|e| e.id.as_u128())
+            .collect();
+        assert_eq!(ids, [1, 3, 7, 8, 9]);
+    }
+
+    #[test]
+    fn acknowledgements_keep_the_greatest_write_per_row() {
+        let mut store = LocalStore::default();
+        store.write_local(&wallet(200, 1));
+        let ack = |updated_at_ms, value| AckedWrite {
+            table: Table::Wallets,
+            id: Uuid::from_u128(5),
+            updated_at_ms,
+            value,
+            deleted: false,
+        };
+        store.acknowledge(ack(150, 1));
+        assert!(
+            store
+                .get(Table::Wallets, Uuid::from_u128(5))
+                .unwrap()
+                .dirty(),
+            "edited since"
+        );
+        store.acknowledge(ack(200, 2));
+        store.acknowledge(ack(120, 3));
+        assert_eq!(store.acked(), [ack(200, 2)]);
+        assert_eq!(store.dirty_count(), 0);
+    }
+
+    #[test]
+    fn dirty_subcategories_are_pushed_after_top_level_ones() {
+        let mut store = LocalStore::default();
+        let category = |id: u128, parent: Option<u128>| Row {
+            table: Table::CategoriesUser,
+            id: Uuid::from_u128(id),
+            refs: [parent.map(Uuid::from_u128), None, None],
+            ..wallet(1, 0)
+        };
+        store.write_local(&category(1, Some(9)));
+        store.write_local(&category(9, None));
+        store.write_local(&category(4, Some(9)));
+        let order: Vec<u128> = store
+            .dirty_ids(Table::CategoriesUser)
+            .iter()
+            .map(|id| id.as_u128())
+            .collect();
+        assert_eq!(order, [9, 1, 4]);
+    }
+}
