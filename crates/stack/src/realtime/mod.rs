@@ -1,0 +1,165 @@
+//! Supabase Realtime, the part the sync protocol uses: `postgres_changes` over Phoenix
+//! websockets (vsn 1.0.0 and 2.0.0), captured from a wal2json slot, authorized per subscriber
+//! under RLS, with the plan's caps and Prometheus probes.
+//!
+//! Flow: `poller` reads the slot → `dispatch` matches bindings in the [`registry`], checks row
+//! visibility (`authz`) and queues frames → each socket task (`socket`) runs its `session` and
+//! writes its queue. Start with [`Realtime::start`], mount [`Realtime::router`].
+
+mod authz;
+pub mod caps;
+pub mod capture;
+pub mod catalog;
+mod dispatch;
+pub mod filter;
+mod frame;
+pub mod metrics;
+mod poller;
+pub mod registry;
+mod session;
+mod socket;
+pub mod token;
+
+use std::sync::Arc;
+use std::time::Duration;
+use syncstorm_plans::RealtimeCaps;
+use tokio::sync::mpsc;
+use tokio_postgres::{Client, NoTls};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// What Realtime runs with.
+#[derive(Debug, Clone)]
+pub struct RealtimeConfig {
+    /// Superuser URL of the database (slot, catalog, visibility checks).
+    pub database_url: String,
+    /// HS256 secret every key and access token is signed with.
+    pub jwt_secret: String,
+    pub caps: RealtimeCaps,
+    /// Publication whose tables produce events.
+    pub publication: String,
+    /// A socket that sends nothing for this long is closed (Phoenix: 60 s).
+    pub idle_timeout: Duration,
+    /// Pause after a poll that returned nothing (Realtime: 100 ms).
+    pub poll_interval: Duration,
+    /// Changes per poll (Realtime: 100).
+    pub poll_max_changes: u32,
+    /// Frames queued per socket before deliveries to it are dropped (and counted).
+    pub outbox_capacity: usize,
+    /// Websocket read buffer per socket, bytes (small keeps idle sockets cheap).
+    pub socket_buffer: usize,
+}
+
+impl RealtimeConfig {
+    pub fn new(database_url: impl Into<String>, jwt_secret: impl Into<String>, caps: RealtimeCaps) -> Self {
+        RealtimeConfig {
+            database_url: database_url.into(),
+            jwt_secret: jwt_secret.into(),
+            caps,
+            publication: "supabase_realtime".to_string(),
+            idle_timeout: Duration::from_secs(60),
+            poll_interval: Duration::from_millis(100),
+            poll_max_changes: 100,
+            outbox_capacity: 256,
+            socket_buffer: 4096,
+        }
+    }
+}
+
+/// Why Realtime could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RealtimeError {
+    #[error("realtime could not connect to PostgreSQL: {0}")]
+    Connect(#[source] tokio_postgres::Error),
+    #[error("realtime could not create its wal2json replication slot (needs wal_level = logical and the wal2json plugin): {0}")]
+    Slot(#[source] tokio_postgres::Error),
+    #[error("realtime could not prepare the database (catalog, types, authorization function): {0}")]
+    Prepare(#[source] tokio_postgres::Error),
+}
+
+/// State every socket task and the dispatcher share.
+pub struct Shared {
+    pub config: RealtimeConfig,
+    pub caps: Arc<caps::Caps>,
+    pub metrics: metrics::Metrics,
+    pub registry: registry::Registry,
+    pub catalog: catalog::CatalogCell,
+    pub cancel: CancellationToken,
+}
+
+/// A running Realtime service.
+pub struct Realtime {
+    shared: Arc<Shared>,
+    tasks: TaskTracker,
+    slot: String,
+}
+
+async fn connect(url: &str, tasks: &TaskTracker) -> Result<Client, RealtimeError> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(RealtimeError::Connect)?;
+    tasks.spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!("realtime: database connection ended: {e}");
+        }
+    });
+    Ok(client)
+}
+
+impl Realtime {
+    /// Creates the slot, loads the publication, installs the visibility check, and starts
+    /// polling. Sockets can be served as soon as this returns.
+    pub async fn start(config: RealtimeConfig) -> Result<Realtime, RealtimeError> {
+        let tasks = TaskTracker::new();
+        let slot = format!("syncstorm_rt_{}_{:08x}", std::process::id(), rand::random::<u32>());
+        let poll_client = connect(&config.database_url, &tasks).await?;
+        poller::create_slot(&poll_client, &slot).await.map_err(RealtimeError::Slot)?;
+        let types = capture::load_type_names(&poll_client).await.map_err(RealtimeError::Prepare)?;
+        let catalog = catalog::Catalog::load(&poll_client, &config.publication)
+            .await
+            .map_err(RealtimeError::Prepare)?;
+        let authz_client = connect(&config.database_url, &tasks).await?;
+        authz_client.batch_execute(authz::INSTALL_SQL).await.map_err(RealtimeError::Prepare)?;
+        let shared = Arc::new(Shared {
+            caps: Arc::new(caps::Caps::new(config.caps)),
+            metrics: metrics::Metrics::default(),
+            registry: registry::Registry::default(),
+            catalog: catalog::CatalogCell::default(),
+            cancel: CancellationToken::new(),
+            config,
+        });
+        shared.catalog.set(catalog);
+        let (batches_tx, mut batches_rx) = mpsc::channel::<poller::Batch>(16);
+        let poller = poller::Poller { client: poll_client, slot: slot.clone(), types };
+        tasks.spawn(poller.run(Arc::clone(&shared), batches_tx, shared.cancel.clone()));
+        let dispatch_shared = Arc::clone(&shared);
+        tasks.spawn(async move {
+            while let Some(batch) = batches_rx.recv().await {
+                dispatch::dispatch(&dispatch_shared, &authz_client, &batch).await;
+            }
+        });
+        Ok(Realtime { shared, tasks, slot })
+    }
+
+    /// `/realtime/v1/websocket` and `/metrics`.
+    pub fn router(&self) -> axum::Router {
+        socket::router(Arc::clone(&self.shared))
+    }
+
+    /// The probes in Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        self.shared.metrics.render(self.shared.caps.connections())
+    }
+
+    /// Name of the replication slot (gone once [`Realtime::stop`] returns).
+    pub fn slot_name(&self) -> &str {
+        &self.slot
+    }
+
+    /// Closes every socket, stops polling and drops the slot.
+    pub async fn stop(self) {
+        self.shared.cancel.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}
