@@ -1,0 +1,117 @@
+//! Finding the PostgreSQL server binaries (`initdb`, `postgres`) on this machine.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Environment variable naming a directory that holds `initdb` and `postgres`; checked first.
+pub const BINDIR_ENV: &str = "SYNCSTORM_PG_BINDIR";
+
+/// A directory holding the server binaries the launcher runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binaries {
+    pub bindir: PathBuf,
+}
+
+impl Binaries {
+    pub fn initdb(&self) -> PathBuf {
+        self.bindir.join("initdb")
+    }
+
+    pub fn postgres(&self) -> PathBuf {
+        self.bindir.join("postgres")
+    }
+
+    /// Looks in `$SYNCSTORM_PG_BINDIR`, then `PATH`, then `pg_config --bindir`, then
+    /// `/usr/lib/postgresql/*/bin` (highest major version first).
+    pub fn discover() -> Option<Binaries> {
+        let from_env = std::env::var_os(BINDIR_ENV).map(PathBuf::from);
+        from_env
+            .and_then(|dir| server_dir(&dir))
+            .or_else(from_path)
+            .or_else(from_pg_config)
+            .or_else(|| from_versioned_dirs(Path::new("/usr/lib/postgresql")))
+            .map(|bindir| Binaries { bindir })
+    }
+}
+
+/// `dir` if it holds both `initdb` and `postgres`, resolved through symlinks so that
+/// `initdb` finds its sibling `postgres` of the same version.
+fn server_dir(dir: &Path) -> Option<PathBuf> {
+    let initdb = dir.join("initdb");
+    if !is_executable(&initdb) || !is_executable(&dir.join("postgres")) {
+        return None;
+    }
+    let real_parent = std::fs::canonicalize(&initdb)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .filter(|p| is_executable(&p.join("postgres")));
+    Some(real_parent.unwrap_or_else(|| dir.to_path_buf()))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+fn from_path() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).find_map(|dir| server_dir(&dir))
+}
+
+fn from_pg_config() -> Option<PathBuf> {
+    let out = Command::new("pg_config").arg("--bindir").output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let dir = String::from_utf8(out.stdout).ok()?;
+    server_dir(Path::new(dir.trim()))
+}
+
+/// The `<root>/<major>/bin` with the highest numeric major version that holds the binaries.
+pub(crate) fn from_versioned_dirs(root: &Path) -> Option<PathBuf> {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir(root)
+        .ok()?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let major: u32 = entry.file_name().to_str()?.parse().ok()?;
+            Some((major, entry.path().join("bin")))
+        })
+        .collect();
+    versions.sort_by_key(|(major, _)| std::cmp::Reverse(*major));
+    versions.into_iter().find_map(|(_, bin)| server_dir(&bin))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn fake_bin(dir: &Path) {
+        std::fs::create_dir_all(dir).unwrap();
+        for name in ["initdb", "postgres"] {
+            let p = dir.join(name);
+            std::fs::write(&p, "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+
+    #[test]
+    fn highest_numeric_version_wins_and_incomplete_dirs_are_skipped() {
+        let root = tempfile::tempdir().unwrap();
+        fake_bin(&root.path().join("9/bin"));
+        fake_bin(&root.path().join("15/bin"));
+        std::fs::create_dir_all(root.path().join("16/bin")).unwrap(); // no binaries
+        std::fs::create_dir_all(root.path().join("common")).unwrap();
+        let found = from_versioned_dirs(root.path()).unwrap();
+        assert_eq!(found, root.path().join("15/bin").canonicalize().unwrap());
+    }
+
+    #[test]
+    fn a_dir_without_postgres_is_not_a_server_dir() {
+        let root = tempfile::tempdir().unwrap();
+        let p = root.path().join("initdb");
+        std::fs::write(&p, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(server_dir(root.path()), None);
+    }
+}
