@@ -33,7 +33,7 @@ pub use plan::{
     Population, RunPlan, RunSettings, TABLES, Target, TargetKind, Workers,
 };
 pub use raw::Scenario;
-pub use threshold::{Metric, MetricKind, OPERATIONS, Op, Threshold};
+pub use threshold::{COUNTERS, Metric, MetricKind, OPERATIONS, Op, Threshold};
 
 use std::path::Path;
 
