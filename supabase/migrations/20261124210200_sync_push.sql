@@ -30,7 +30,7 @@ declare
 begin
   users := case when me is null then p_users else array[me] end;
   insert into public.user_sync_tokens (user_id, sync_token)
-  select u from unnest(users) u order by u
+  select u, 0 from unnest(users) u order by u
   on conflict (user_id) do nothing;
   perform 1 from public.user_sync_tokens
   where user_id = any (users) order by user_id for update;

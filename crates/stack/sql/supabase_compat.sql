@@ -74,6 +74,9 @@ create table if not exists auth.users (
   is_anonymous boolean not null default false
 );
 
+-- GoTrue stores emails lower-cased; sign-in looks them up case-insensitively.
+create index if not exists users_email_lower_idx on auth.users (lower(email));
+
 create table if not exists auth.sessions (
   id uuid primary key,
   user_id uuid not null references auth.users (id) on delete cascade,
