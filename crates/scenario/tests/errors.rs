@@ -105,6 +105,26 @@ fn bad_durations_and_numbers_say_what_is_expected() {
 fn cross_field_rules_name_the_field() {
     let cases: &[(&[&str], &str)] = &[
         (
+            &["phases.0.spawn_rate=1e-300"],
+            "t.toml: phases.0.spawn_rate = 1e-300 is too slow to move 20 devices within the phase (\"10s\"); expected at least 2 devices per second",
+        ),
+        (
+            &["phases.0.duration=\"100000h\""],
+            "t.toml: phases.0.duration = \"100000h\" is too long; expected at most 7 days",
+        ),
+        (
+            &["population.rows.plans={ dist = \"uniform\", min = 0, max = 9223372036854775807 }"],
+            "t.toml: population.rows.plans can draw 9223372036854775807 rows; expected at most 10,000,000 rows per user",
+        ),
+        (
+            &["population.rows.plans={ dist = \"uniform\", min = 0, max = 10000001 }"],
+            "t.toml: population.rows.plans can draw 10000001 rows; expected at most 10,000,000 rows per user",
+        ),
+        (
+            &["population.users=100000000000"],
+            "t.toml: population.users = 100000000000 is not valid; expected from 1 to 10,000,000 users",
+        ),
+        (
             &["phases.1.devices=5"],
             "t.toml: phases.1.devices belongs to the closed model and phases.1.arrival_rate to the open model; a phase uses exactly one",
         ),
@@ -117,8 +137,8 @@ fn cross_field_rules_name_the_field() {
             "t.toml: phases.0.ramp = \"20s\" is longer than the phase (\"10s\"); lengthen the phase or ramp faster",
         ),
         (
-            &["phases.0.spawn_rate=1"],
-            "t.toml: phases.0.ramp = \"20s\" is longer than the phase (\"10s\"); lengthen the phase or ramp faster",
+            &["phases.0.spawn_rate=1.5"],
+            "t.toml: phases.0.spawn_rate = 1.5 is too slow to move 20 devices within the phase (\"10s\"); expected at least 2 devices per second",
         ),
         (
             &["behaviour.update_share=1.5"],
@@ -126,7 +146,7 @@ fn cross_field_rules_name_the_field() {
         ),
         (
             &["population.users=0"],
-            "t.toml: population.users = 0 is not valid; expected at least 1 user",
+            "t.toml: population.users = 0 is not valid; expected from 1 to 10,000,000 users",
         ),
         (
             &["population.devices_per_user=0"],

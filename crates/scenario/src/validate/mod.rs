@@ -17,9 +17,18 @@ pub(super) type Checked<T> = Result<T, ScenarioError>;
 /// Builds field errors for one file.
 pub(super) struct Ctx<'a> {
     file: &'a str,
+    document: &'a toml::Value,
 }
 
 impl Ctx<'_> {
+    /// The value at a dotted `path` as the author wrote it (`"100000h"`), for messages.
+    pub(super) fn written(&self, path: &str) -> String {
+        let keys: Vec<String> = path.split('.').map(str::to_string).collect();
+        crate::path::lookup(self.document, &keys)
+            .map(crate::path::render_value)
+            .unwrap_or_default()
+    }
+
     /// `path` then `message`: "population.users = 0 must be at least 1".
     pub(super) fn err(
         &self,
@@ -69,7 +78,10 @@ impl Ctx<'_> {
 }
 
 pub(crate) fn validate(file: &str, raw: Scenario, document: toml::Value) -> Checked<RunPlan> {
-    let cx = Ctx { file };
+    let cx = Ctx {
+        file,
+        document: &document,
+    };
     let name = check_name(&cx, &raw.scenario.name)?;
     let target = check_target(&cx, raw.target)?;
     let population = check_population(&cx, raw.population)?;
@@ -252,10 +264,13 @@ fn check_bulk_import(
     load_length: Duration,
 ) -> Checked<BulkImport> {
     let fraction = cx.fraction("behaviour.bulk_import.fraction", bi.fraction)?;
-    if bi.rows == 0 {
+    if !(1..=population::MAX_ROWS).contains(&bi.rows) {
         return Err(cx.err(
             "behaviour.bulk_import.rows",
-            "= 0 is not valid; expected at least 1 row",
+            format_args!(
+                "= {} is not valid; expected from 1 to 10,000,000 rows",
+                bi.rows
+            ),
         ));
     }
     if !TABLES.contains(&bi.table.as_str()) {
@@ -273,8 +288,8 @@ fn check_bulk_import(
         return Err(cx.err(
             "behaviour.bulk_import.at",
             format_args!(
-                "= {:?} is not before the end of the load ({})",
-                crate::format_duration(bi.at.0),
+                "= {} is not before the end of the load ({})",
+                cx.written("behaviour.bulk_import.at"),
                 crate::format_duration(load_length)
             ),
         ));
@@ -292,7 +307,14 @@ fn check_faults(cx: &Ctx, f: raw::FaultsSpec, load_length: Duration) -> Checked<
     for (i, o) in f.outages.iter().enumerate() {
         let path = format!("faults.outages.{i}");
         if o.start.0 >= load_length {
-            return Err(cx.err(format!("{path}.start"), format_args!("= {:?} is not before the end of the load ({}), so the outage would never happen", crate::format_duration(o.start.0), crate::format_duration(load_length))));
+            return Err(cx.err(
+                format!("{path}.start"),
+                format_args!(
+                    "= {} is not before the end of the load ({}), so the outage would never happen",
+                    cx.written(&format!("{path}.start")),
+                    crate::format_duration(load_length)
+                ),
+            ));
         }
         outages.push(Outage {
             start: o.start.0,

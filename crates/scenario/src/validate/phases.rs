@@ -5,6 +5,9 @@ use crate::plan::{Arrivals, Load, Phase, Population};
 use crate::raw;
 use std::time::Duration;
 
+/// Phases longer than a week are a typo; the bound also keeps sums of durations finite.
+const MAX_PHASE: Duration = Duration::from_secs(7 * 24 * 3600);
+
 pub(super) fn check_phases(
     cx: &Ctx,
     phases: &[raw::PhaseSpec],
@@ -19,6 +22,15 @@ pub(super) fn check_phases(
     for (i, p) in phases.iter().enumerate() {
         let path = format!("phases.{i}");
         let duration = cx.nonzero(&format!("{path}.duration"), p.duration.0)?;
+        if duration > MAX_PHASE {
+            return Err(cx.err(
+                format!("{path}.duration"),
+                format_args!(
+                    "= {} is too long; expected at most 7 days",
+                    cx.written(&format!("{path}.duration"))
+                ),
+            ));
+        }
         let load = check_load(cx, &path, p, duration, level, total_devices)?;
         if let Load::Closed { to, .. } = load {
             level = to;
@@ -67,24 +79,46 @@ fn check_load(
             if to > total {
                 return Err(cx.err(format!("{path}.devices"), format_args!("= {to} is more than the population has; expected at most users × devices_per_user = {total}")));
             }
-            let ramp = closed_ramp(cx, path, p, from.abs_diff(to))?;
-            if ramp > duration {
-                return Err(cx.err(format!("{path}.ramp"), format_args!("= {:?} is longer than the phase ({:?}); lengthen the phase or ramp faster", crate::format_duration(ramp), crate::format_duration(duration))));
-            }
+            let ramp = closed_ramp(cx, path, p, from.abs_diff(to), duration)?;
             Ok(Load::Closed { from, to, ramp })
         }
     }
 }
 
-fn closed_ramp(cx: &Ctx, path: &str, p: &raw::PhaseSpec, change: u64) -> Checked<Duration> {
+/// The ramp's length from `ramp` or `spawn_rate`; it must fit in the phase.
+fn closed_ramp(
+    cx: &Ctx,
+    path: &str,
+    p: &raw::PhaseSpec,
+    change: u64,
+    phase: Duration,
+) -> Checked<Duration> {
+    let shown = crate::format_duration(phase);
     match (p.ramp, p.spawn_rate) {
         (Some(_), Some(_)) => Err(cx.err(
             format!("{path}.spawn_rate"),
             format_args!("and {path}.ramp both pace the ramp; set one of them"),
         )),
+        (Some(r), None) if r.0 > phase => Err(cx.err(
+            format!("{path}.ramp"),
+            format_args!(
+                "= {} is longer than the phase ({shown:?}); lengthen the phase or ramp faster",
+                cx.written(&format!("{path}.ramp"))
+            ),
+        )),
         (Some(r), None) => Ok(r.0),
         (None, Some(rate)) => {
             let rate = cx.positive(&format!("{path}.spawn_rate"), rate, "devices per second")?;
+            let needed = (change as f64 / phase.as_secs_f64() * 100.0).ceil() / 100.0;
+            if rate < needed {
+                return Err(cx.err(
+                    format!("{path}.spawn_rate"),
+                    format_args!(
+                        "= {} is too slow to move {change} devices within the phase ({shown:?}); expected at least {needed} devices per second",
+                        short_number(rate)
+                    ),
+                ));
+            }
             Ok(Duration::from_secs_f64(change as f64 / rate))
         }
         (None, None) => Ok(Duration::ZERO),
@@ -99,5 +133,14 @@ fn non_negative(cx: &Ctx, path: &str, v: f64) -> Checked<f64> {
             path,
             format_args!("= {v} is not valid; expected app opens per second, 0 or more"),
         ))
+    }
+}
+
+/// `1`, `0.5`, or `1e-300` rather than three hundred zeros.
+fn short_number(v: f64) -> String {
+    if v == 0.0 || (1e-6..1e15).contains(&v.abs()) {
+        v.to_string()
+    } else {
+        format!("{v:e}")
     }
 }

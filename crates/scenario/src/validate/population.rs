@@ -8,10 +8,13 @@ use crate::raw::{self, DistName, RowsSpec};
 use std::collections::BTreeMap;
 
 pub(super) fn check_population(cx: &Ctx, p: raw::PopulationSpec) -> Checked<Population> {
-    if p.users == 0 {
+    if !(1..=MAX_USERS).contains(&p.users) {
         return Err(cx.err(
             "population.users",
-            "= 0 is not valid; expected at least 1 user",
+            format_args!(
+                "= {} is not valid; expected from 1 to 10,000,000 users",
+                p.users
+            ),
         ));
     }
     let devices_per_user = u32::try_from(p.devices_per_user)
@@ -77,7 +80,25 @@ fn default_rows() -> BTreeMap<String, RowDist> {
     ])
 }
 
+const MAX_USERS: u64 = 10_000_000;
+/// Rows per user per table: far above any real user, low enough that sums cannot overflow.
+pub(super) const MAX_ROWS: u64 = 10_000_000;
+
 fn check_dist(cx: &Ctx, path: &str, spec: RowsSpec) -> Checked<RowDist> {
+    let dist = check_dist_fields(cx, path, spec)?;
+    if dist.max() > MAX_ROWS {
+        return Err(cx.err(
+            path.to_string(),
+            format_args!(
+                "can draw {} rows; expected at most 10,000,000 rows per user",
+                dist.max()
+            ),
+        ));
+    }
+    Ok(dist)
+}
+
+fn check_dist_fields(cx: &Ctx, path: &str, spec: RowsSpec) -> Checked<RowDist> {
     let d = match spec {
         RowsSpec::Count(n) => return Ok(RowDist::Fixed { n }),
         RowsSpec::Dist(d) => d,
