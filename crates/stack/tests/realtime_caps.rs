@@ -1,0 +1,141 @@
+//! Each plan cap trips at its configured value with Supabase's error, and freed places are
+//! reusable. Per-second caps count in wall-clock seconds, so a burst that straddles a second
+//! boundary is retried rather than misread.
+
+mod realtime_support;
+
+use realtime_support::*;
+use std::time::Duration;
+use syncstorm_plans::RealtimeCaps;
+use syncstorm_stack::realtime::caps::now_secs;
+use syncstorm_wire::phoenix::Vsn;
+
+fn caps(connections: u32, joins: u32, events: u32, channels: u32) -> RealtimeCaps {
+    RealtimeCaps {
+        max_connections: connections,
+        joins_per_second: joins,
+        events_per_second: events,
+        channels_per_client: channels,
+    }
+}
+
+/// Runs `burst` until it fits inside one wall-clock second (at most 5 tries).
+async fn within_one_second<F, Fut, T>(mut burst: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    for _ in 0..5 {
+        let before = now_secs();
+        let out = burst().await;
+        if now_secs() == before {
+            return out;
+        }
+    }
+    panic!("could not fit the burst inside one second in five tries");
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_get_403_and_a_dropped_socket_frees_its_place() {
+    let server = Server::start(config(caps(2, 100, 100, 100))).await;
+    let url = server.url(&anon_key(), Vsn::V1);
+    let first = connect(&url, Vsn::V1).await.unwrap();
+    let _second = connect(&url, Vsn::V1).await.unwrap();
+    assert_eq!(connect(&url, Vsn::V1).await.err(), Some(403));
+    first.close().await;
+    let mut reconnected = None;
+    for _ in 0..200 {
+        match connect(&url, Vsn::V1).await {
+            Ok(c) => {
+                reconnected = Some(c);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+    assert!(reconnected.is_some(), "the closed socket's place was never freed");
+    assert_eq!(server.metric("connections").await, 2);
+    assert!(server.metric("connections_refused_cap_total").await >= 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn joins_beyond_the_rate_are_refused_and_the_socket_dropped() {
+    let server = Server::start(config(caps(100, 3, 100, 100))).await;
+    let url = server.url(&anon_key(), Vsn::V2);
+    let (reasons, closed) = within_one_second(|| async {
+        let mut c = connect(&url, Vsn::V2).await.unwrap();
+        let mut reasons = Vec::new();
+        for i in 0..4 {
+            c.join(&format!("realtime:j{i}"), vec![], None).await;
+            let reply = c.recv().await;
+            reasons.push(reply.payload["response"]["reason"].as_str().map(str::to_string));
+        }
+        let closed = c.recv_within(Duration::from_secs(5)).await.is_none();
+        (reasons, closed)
+    })
+    .await;
+    assert_eq!(reasons[..3], [None, None, None]);
+    assert_eq!(reasons[3].as_deref(), Some("ClientJoinRateLimitReached: Too many joins per second"));
+    assert!(closed, "the socket is dropped after ClientJoinRateLimitReached");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn channels_beyond_the_cap_are_refused_and_the_socket_stays() {
+    let server = Server::start(config(caps(100, 100, 100, 2))).await;
+    let mut c = connect(&server.url(&anon_key(), Vsn::V1), Vsn::V1).await.unwrap();
+    c.subscribe("realtime:c1", vec![], None).await;
+    c.subscribe("realtime:c2", vec![], None).await;
+    c.join("realtime:c3", vec![], None).await;
+    let reply = c.recv().await;
+    assert_eq!(reply.payload["response"]["reason"], "ChannelRateLimitReached: Too many channels");
+    c.push("phoenix", "heartbeat", serde_json::json!({})).await;
+    assert_eq!(c.recv().await.payload["status"], "ok");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn channel_messages_beyond_the_rate_close_the_channel_with_a_system_error() {
+    let server = Server::start(config(caps(100, 100, 2, 100))).await;
+    let url = server.url(&anon_key(), Vsn::V1);
+    let frames = within_one_second(|| async {
+        let mut c = connect(&url, Vsn::V1).await.unwrap();
+        c.subscribe("realtime:e", vec![], None).await;
+        for _ in 0..3 {
+            c.push("realtime:e", "access_token", serde_json::json!({"access_token": null})).await;
+        }
+        (c.recv().await, c.recv().await)
+    })
+    .await;
+    let (system, close) = frames;
+    assert_eq!(system.event, "system");
+    assert_eq!(system.payload["message"], "Too many messages per second");
+    assert_eq!(system.payload["status"], "error");
+    assert_eq!(close.event, "phx_close");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn changes_beyond_the_events_budget_are_dropped_and_counted() {
+    let server = Server::start(config(caps(100, 100, 1, 100))).await;
+    let (a, a_token) = user(&server.db).await;
+    let filter = format!("user_id=eq.{a}");
+    let mut one = connect(&server.url(&anon_key(), Vsn::V1), Vsn::V1).await.unwrap();
+    let mut two = connect(&server.url(&anon_key(), Vsn::V1), Vsn::V1).await.unwrap();
+    one.subscribe("realtime:d", vec![binding("*", "user_sync_tokens", Some(&filter))], Some(&a_token)).await;
+    two.subscribe("realtime:d", vec![binding("*", "user_sync_tokens", Some(&filter))], Some(&a_token)).await;
+    // One change for two subscribers costs two events; a budget of one never fits it.
+    wallet(&server.db, a).await;
+    let mut dropped = 0;
+    for _ in 0..300 {
+        dropped = server.metric("events_dropped_budget_total").await;
+        if dropped > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(dropped, 2);
+    assert_eq!(server.metric("events_delivered_total").await, 0);
+    server.stop().await;
+}
