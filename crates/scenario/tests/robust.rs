@@ -61,7 +61,7 @@ fn odd_values_anywhere_never_panic() {
     for path in &paths {
         for value in odd {
             let set = format!("{path}={value}");
-            match from_str_with("q.toml", &text, &[set.clone()], &[]) {
+            match from_str_with("q.toml", &text, std::slice::from_ref(&set), &[]) {
                 Ok(plan) => {
                     ok += 1;
                     let _ = (
