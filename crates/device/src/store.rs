@@ -114,6 +114,7 @@ impl LocalStore {
         entries.extend(rows.into_iter().map(|r| Entry::from_row(&r, true)));
         entries.sort_by_key(|e| e.id);
         entries.dedup_by_key(|e| e.id);
+        entries.shrink_to(entries.len() + entries.len() / 8);
     }
 
     /// Applies one page of server rows of one table with LWW; returns how many were stored.
@@ -137,6 +138,11 @@ impl LocalStore {
         if rows.len() > sorted_len {
             rows.sort_by_key(|e| e.id);
             rows.dedup_by_key(|e| e.id);
+            // Growth by doubling can leave half the table as slack; at 100k devices that
+            // matters more than one reallocation per page.
+            if rows.capacity() > rows.len() + rows.len() / 4 {
+                rows.shrink_to(rows.len() + rows.len() / 8);
+            }
         }
         stored
     }
