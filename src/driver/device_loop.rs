@@ -1,0 +1,419 @@
+//! The device's event loop: one `select!` over cancellation, the network switch, the swarm's
+//! inputs, finished requests, timers, the session refresh and the realtime socket.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use syncstorm_device::{Action, Device, Event, PulseMode, SyncOutcome, Timer};
+use syncstorm_metrics::{counter, gauge};
+use syncstorm_wire::client::{AuthClient, RealtimeEvent, RestClient, Session};
+use syncstorm_wire::postgrest::ErrorKind;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::metrics::{Metrics, op};
+use super::pulse::{OpenArgs, PulseSocket};
+use super::requests::{self, Finished, Pending, RequestContext};
+use super::session::{self, AuthDone, AuthPending};
+use super::{Clock, Credentials, DeviceRun, DeviceTask, DriverConfig, DriverError, Input};
+
+/// What woke the loop.
+enum Wake {
+    Cancelled,
+    Network(bool),
+    NetworkGone,
+    Input(Option<Input>),
+    Finished(Finished),
+    TimerDue,
+    RefreshDue,
+    Auth(AuthDone),
+    Realtime(Option<RealtimeEvent>),
+}
+
+struct DeviceLoop<M> {
+    device: Device,
+    metrics: M,
+    clock: Clock,
+    config: Arc<DriverConfig>,
+    credentials: Credentials,
+    endpoint: syncstorm_wire::client::Endpoint,
+    auth: AuthClient,
+    session: Session,
+    refresh_due_ms: i64,
+    renewing: Option<AuthPending>,
+    /// Requests refused for an expired token, re-issued once the session is renewed.
+    after_renewal: Vec<Action>,
+    requests: RequestContext,
+    in_flight: FuturesUnordered<Pending>,
+    timers: [Option<i64>; 3],
+    pulse: Option<PulseSocket>,
+    cancel: CancellationToken,
+    /// The network switch as last seen (no renewal while offline).
+    online: bool,
+    sync_started_ms: Option<i64>,
+    /// Kind of the last failed request of the running sync (what a failed sync is counted by).
+    sync_error: Option<ErrorKind>,
+    last_outcome: Option<SyncOutcome>,
+    quiesce: Option<oneshot::Sender<Option<SyncOutcome>>>,
+}
+
+pub(super) async fn run<M: Metrics>(task: DeviceTask<M>) -> DeviceRun {
+    let DeviceTask {
+        device,
+        credentials,
+        endpoint,
+        http,
+        config,
+        metrics,
+        mut online,
+        inputs,
+        cancel,
+        clock,
+    } = task;
+    if device.knobs().pulse.mode == PulseMode::LongPoll {
+        return DeviceRun {
+            device,
+            error: Some(DriverError::Unsupported),
+        };
+    }
+    let auth = AuthClient::new(http.clone(), endpoint.clone());
+    let signed_in = session::sign_in(
+        &auth,
+        &credentials,
+        &metrics,
+        config.sign_in_retry,
+        &mut online,
+        &cancel,
+    )
+    .await;
+    let Some(session) = signed_in else {
+        return DeviceRun {
+            device,
+            error: None,
+        };
+    };
+    if session.user_id != device.user_id().to_string() {
+        let error = DriverError::WrongUser {
+            device: device.id(),
+            expected: device.user_id().to_string(),
+            signed_in: session.user_id,
+        };
+        return DeviceRun {
+            device,
+            error: Some(error),
+        };
+    }
+    let requests = RequestContext {
+        rest: RestClient::new(http, endpoint.clone()),
+        jwt: Arc::from(session.access_token.as_str()),
+        user_id: Arc::from(session.user_id.as_str()),
+        online: online.clone(),
+    };
+    let refresh_due_ms = session::refresh_due_ms(&session, &clock, config.refresh_margin);
+    let mut state = DeviceLoop {
+        device,
+        metrics,
+        clock,
+        config,
+        credentials,
+        endpoint,
+        auth,
+        session,
+        refresh_due_ms,
+        renewing: None,
+        after_renewal: Vec::new(),
+        requests,
+        in_flight: FuturesUnordered::new(),
+        timers: [None; 3],
+        pulse: None,
+        cancel,
+        online: true,
+        sync_started_ms: None,
+        sync_error: None,
+        last_outcome: None,
+        quiesce: None,
+    };
+    state.serve(online, inputs).await;
+    DeviceRun {
+        device: state.device,
+        error: None,
+    }
+}
+
+fn timer_slot(timer: Timer) -> usize {
+    match timer {
+        Timer::EditDebounce => 0,
+        Timer::UsapRetry => 1,
+        Timer::Periodic => 2,
+    }
+}
+
+const TIMERS: [Timer; 3] = [Timer::EditDebounce, Timer::UsapRetry, Timer::Periodic];
+
+impl<M: Metrics> DeviceLoop<M> {
+    async fn serve(
+        &mut self,
+        mut online: watch::Receiver<bool>,
+        mut inputs: mpsc::Receiver<Input>,
+    ) {
+        let (mut inputs_open, mut network_open) = (true, true);
+        self.online = *online.borrow_and_update();
+        if !self.online {
+            self.step(Event::NetworkLost);
+        }
+        loop {
+            match self
+                .wait(&mut online, &mut inputs, inputs_open, network_open)
+                .await
+            {
+                Wake::Cancelled => break,
+                Wake::NetworkGone => network_open = false,
+                Wake::Network(up) if up == self.online => {}
+                Wake::Network(up) => {
+                    self.online = up;
+                    self.metrics
+                        .gauge(gauge::DEVICES_OFFLINE, if up { -1 } else { 1 });
+                    self.step(if up {
+                        Event::NetworkBack
+                    } else {
+                        Event::NetworkLost
+                    });
+                }
+                Wake::Input(None) => inputs_open = false,
+                Wake::Input(Some(input)) => self.on_input(input),
+                Wake::Finished(done) => self.on_finished(done),
+                Wake::TimerDue => self.fire_due_timers(),
+                Wake::RefreshDue => self.start_renewal(),
+                Wake::Auth(done) => self.on_auth(done),
+                Wake::Realtime(event) => self.on_realtime(event),
+            }
+            self.answer_quiesce();
+        }
+        if let Some(pulse) = self.pulse.take() {
+            pulse.close(&self.metrics).await;
+        }
+        if self.sync_started_ms.take().is_some() {
+            self.metrics.gauge(gauge::SYNCS_IN_FLIGHT, -1);
+        }
+    }
+
+    async fn wait(
+        &mut self,
+        online: &mut watch::Receiver<bool>,
+        inputs: &mut mpsc::Receiver<Input>,
+        inputs_open: bool,
+        network_open: bool,
+    ) -> Wake {
+        let next_timer = self.timers.iter().flatten().min().copied();
+        let timer_at = self.clock.instant_at(next_timer.unwrap_or(i64::MAX / 4));
+        let refresh_at = self.clock.instant_at(self.refresh_due_ms);
+        let has_pulse = self.pulse.is_some();
+        let pulse = self.pulse.as_mut().map(|p| &mut p.client);
+        tokio::select! {
+            _ = self.cancel.cancelled() => Wake::Cancelled,
+            changed = online.changed(), if network_open => match changed {
+                Ok(()) => Wake::Network(*online.borrow_and_update()),
+                Err(_) => Wake::NetworkGone,
+            },
+            input = inputs.recv(), if inputs_open => Wake::Input(input),
+            Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => Wake::Finished(done),
+            _ = tokio::time::sleep_until(timer_at), if next_timer.is_some() => Wake::TimerDue,
+            _ = tokio::time::sleep_until(refresh_at), if self.renewing.is_none() && self.online => Wake::RefreshDue,
+            done = async { self.renewing.as_mut().expect("guarded").await }, if self.renewing.is_some() => Wake::Auth(done),
+            event = async { pulse.expect("guarded").next_event().await }, if has_pulse => Wake::Realtime(event),
+        }
+    }
+
+    /// Feeds one event to the machine and carries out what it asks.
+    fn step(&mut self, event: Event) {
+        let actions = self.device.step(event, self.clock.now_ms());
+        for action in actions {
+            self.carry_out(action);
+        }
+    }
+
+    fn carry_out(&mut self, action: Action) {
+        match action {
+            Action::SyncStarted {
+                triggered_at_ms, ..
+            } => {
+                if self.sync_started_ms.replace(triggered_at_ms).is_none() {
+                    self.metrics.gauge(gauge::SYNCS_IN_FLIGHT, 1);
+                }
+                self.sync_error = None;
+            }
+            Action::SyncFinished { outcome } => self.on_sync_finished(outcome),
+            Action::SetTimer { timer, at_ms } => self.timers[timer_slot(timer)] = Some(at_ms),
+            Action::CancelTimer { timer } => self.timers[timer_slot(timer)] = None,
+            Action::OpenPulse => self.open_pulse(),
+            request => self.start_request(request, false),
+        }
+    }
+
+    fn start_request(&mut self, action: Action, retried: bool) {
+        if let Some(pending) = requests::start(action, &self.requests, retried) {
+            self.in_flight.push(pending);
+        }
+    }
+
+    fn on_sync_finished(&mut self, outcome: SyncOutcome) {
+        let started = self.sync_started_ms.take();
+        if started.is_some() {
+            self.metrics.gauge(gauge::SYNCS_IN_FLIGHT, -1);
+        }
+        match outcome {
+            SyncOutcome::Completed {
+                pull_skipped,
+                rows_pulled,
+                rows_pushed,
+            } => {
+                let took =
+                    (self.clock.now_ms() - started.unwrap_or_else(|| self.clock.now_ms())).max(0);
+                self.metrics
+                    .latency(op::SYNC, Duration::from_millis(took as u64));
+                self.metrics
+                    .count(counter::PULLS_SKIPPED, u64::from(pull_skipped));
+                self.metrics
+                    .count(counter::ROWS_PULLED, u64::from(rows_pulled));
+                self.metrics
+                    .count(counter::ROWS_PUSHED, u64::from(rows_pushed));
+            }
+            SyncOutcome::Failed { .. } => {
+                self.metrics
+                    .error(op::SYNC, self.sync_error.unwrap_or(ErrorKind::Http5xx));
+            }
+        }
+        self.last_outcome = Some(outcome);
+    }
+
+    fn on_finished(&mut self, done: Finished) {
+        let Some(error) = done.error else {
+            self.metrics.latency(done.op, done.took);
+            if let (Some(table), true) = (done.table, done.op == op::PULL) {
+                self.metrics.latency(op::pull_table(table), done.took);
+                self.metrics.latency(op::pull_tier(table), done.took);
+            }
+            self.step(done.event);
+            return;
+        };
+        if requests::is_expired_token(&error) && !done.retried {
+            // The token ran out under the request: renew, then send it again.
+            self.after_renewal.push(done.action);
+            self.start_renewal();
+            return;
+        }
+        self.metrics.error(done.op, error.kind);
+        self.sync_error = Some(error.kind);
+        self.step(done.event);
+    }
+
+    fn fire_due_timers(&mut self) {
+        let now = self.clock.now_ms();
+        for timer in TIMERS {
+            let slot = &mut self.timers[timer_slot(timer)];
+            if slot.is_some_and(|at| at <= now) {
+                *slot = None;
+                self.step(Event::TimerFired(timer));
+            }
+        }
+    }
+
+    fn on_input(&mut self, input: Input) {
+        match input {
+            Input::Event(event) => {
+                if event == Event::AppOpened {
+                    self.metrics.count(counter::APP_OPENS, 1);
+                }
+                self.step(event);
+            }
+            Input::Quiesce(reply) => {
+                self.quiesce = Some(reply);
+                self.last_outcome = None;
+                self.step(Event::AppOpened);
+            }
+        }
+    }
+
+    /// Answers a pending quiesce once the device is idle after its final sync.
+    fn answer_quiesce(&mut self) {
+        let idle = !self.device.is_syncing()
+            && !self.device.sync_again_pending()
+            && self.in_flight.is_empty();
+        if idle && self.last_outcome.is_some() {
+            if let Some(reply) = self.quiesce.take() {
+                let _ = reply.send(self.last_outcome);
+            }
+        }
+    }
+
+    fn start_renewal(&mut self) {
+        if self.renewing.is_none() {
+            let pending = session::renew(
+                self.auth.clone(),
+                self.session.clone(),
+                self.credentials.clone(),
+            );
+            self.renewing = Some(pending);
+        }
+    }
+
+    fn on_auth(&mut self, done: AuthDone) {
+        self.renewing = None;
+        match done.result {
+            Ok(session) => {
+                self.metrics.latency(done.op, done.took);
+                self.requests.jwt = Arc::from(session.access_token.as_str());
+                if let Some(pulse) = &self.pulse {
+                    pulse.client.set_access_token(session.access_token.clone());
+                }
+                self.refresh_due_ms =
+                    session::refresh_due_ms(&session, &self.clock, self.config.refresh_margin);
+                self.session = session;
+                for action in std::mem::take(&mut self.after_renewal) {
+                    self.start_request(action, true);
+                }
+            }
+            Err(error) => {
+                self.metrics.error(done.op, error.kind);
+                // Try again later; requests waiting for the new token fail now.
+                self.refresh_due_ms =
+                    self.clock.now_ms() + self.config.sign_in_retry.as_millis() as i64;
+                for action in std::mem::take(&mut self.after_renewal) {
+                    self.start_request(action, true);
+                }
+            }
+        }
+    }
+
+    fn open_pulse(&mut self) {
+        if self.device.knobs().pulse.mode != PulseMode::Websocket || self.pulse.is_some() {
+            return;
+        }
+        let socket = PulseSocket::open(OpenArgs {
+            endpoint: &self.endpoint,
+            options: &self.config.realtime,
+            subscribe: self.device.knobs().pulse.subscribe,
+            user_id: &self.session.user_id,
+            access_token: &self.session.access_token,
+            online: self.requests.online.clone(),
+            cancel: &self.cancel,
+        });
+        self.pulse = Some(socket);
+    }
+
+    fn on_realtime(&mut self, event: Option<RealtimeEvent>) {
+        let Some(event) = event else {
+            self.pulse = None;
+            return;
+        };
+        let pulse = self
+            .pulse
+            .as_mut()
+            .expect("an event comes from an open socket");
+        if pulse.on_event(event, &self.metrics) {
+            self.step(Event::Pulse);
+        }
+    }
+}
