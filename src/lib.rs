@@ -4,6 +4,7 @@
 //! exit codes. Module map: see HACKING.md.
 
 pub mod cli;
+pub mod driver;
 pub mod target;
 pub mod result;
 pub mod swarm;
