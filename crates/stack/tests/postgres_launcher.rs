@@ -191,3 +191,48 @@ fn a_killed_owner_leaves_no_server_behind() {
     runtime.block_on(async { drop(Cluster::start(opts).await.unwrap()) });
     assert!(!dir.exists(), "orphaned cluster directory was not swept");
 }
+
+#[tokio::test]
+async fn the_largest_plan_preset_boots() {
+    let largest = syncstorm_plans::names()
+        .into_iter()
+        .map(|name| syncstorm_plans::SupabasePlan::preset(name).unwrap())
+        .max_by_key(|plan| (plan.db_max_connections, plan.shared_buffers_mb))
+        .unwrap();
+    let cluster = Cluster::start(ClusterOptions::for_plan(&largest))
+        .await
+        .unwrap();
+    let expected = largest.db_max_connections.to_string();
+    assert_eq!(
+        show(&cluster.superuser_url(), "max_connections").await,
+        expected
+    );
+}
+
+/// As root the server runs as `postgres`, which cannot enter a root-only directory: the error
+/// says so instead of leaving the user with initdb's bare "Permission denied".
+#[tokio::test]
+async fn an_unreachable_run_dir_is_one_clear_error() {
+    if !nix::unistd::geteuid().is_root() {
+        return; // the server runs as ourselves: every directory we can reach, it can too
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let locked = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(locked.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let opts = ClusterOptions {
+        run_dir: Some(locked.path().join("inner")),
+        ..ClusterOptions::default()
+    };
+    let err = Cluster::start(opts).await.unwrap_err().to_string();
+    assert!(
+        err.contains("`postgres` OS user") && err.contains("cannot enter"),
+        "{err}"
+    );
+    let leftovers = std::fs::read_dir(locked.path().join("inner"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        leftovers, 0,
+        "the failed cluster's directory was left behind"
+    );
+}

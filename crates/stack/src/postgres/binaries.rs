@@ -1,5 +1,6 @@
 //! Finding the PostgreSQL server binaries (`initdb`, `postgres`) on this machine.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -24,14 +25,30 @@ impl Binaries {
     /// Looks in `$SYNCSTORM_PG_BINDIR`, then `PATH`, then `pg_config --bindir`, then
     /// `/usr/lib/postgresql/*/bin` (highest major version first).
     pub fn discover() -> Option<Binaries> {
-        let from_env = std::env::var_os(BINDIR_ENV).map(PathBuf::from);
-        from_env
-            .and_then(|dir| server_dir(&dir))
-            .or_else(from_path)
-            .or_else(from_pg_config)
-            .or_else(|| from_versioned_dirs(Path::new("/usr/lib/postgresql")))
-            .map(|bindir| Binaries { bindir })
+        discover_in(
+            std::env::var_os(BINDIR_ENV).map(PathBuf::from),
+            std::env::var_os("PATH"),
+            Path::new("/usr/lib/postgresql"),
+        )
     }
+}
+
+/// `discover` with its inputs explicit: the override dir, a `PATH` value (also where
+/// `pg_config` is looked for), and the root of the versioned directories.
+pub(crate) fn discover_in(
+    override_dir: Option<PathBuf>,
+    path: Option<OsString>,
+    versioned_root: &Path,
+) -> Option<Binaries> {
+    let path_dirs: Vec<PathBuf> = path
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    override_dir
+        .and_then(|dir| server_dir(&dir))
+        .or_else(|| path_dirs.iter().find_map(|dir| server_dir(dir)))
+        .or_else(|| from_pg_config(&path_dirs))
+        .or_else(|| from_versioned_dirs(versioned_root))
+        .map(|bindir| Binaries { bindir })
 }
 
 /// `dir` if it holds both `initdb` and `postgres`, resolved through symlinks so that
@@ -53,13 +70,12 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-fn from_path() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).find_map(|dir| server_dir(&dir))
-}
-
-fn from_pg_config() -> Option<PathBuf> {
-    let out = Command::new("pg_config").arg("--bindir").output().ok()?;
+fn from_pg_config(path_dirs: &[PathBuf]) -> Option<PathBuf> {
+    let pg_config = path_dirs
+        .iter()
+        .map(|d| d.join("pg_config"))
+        .find(|p| is_executable(p))?;
+    let out = Command::new(pg_config).arg("--bindir").output().ok()?;
     if !out.status.success() {
         return None;
     }
@@ -104,6 +120,24 @@ mod tests {
         std::fs::create_dir_all(root.path().join("common")).unwrap();
         let found = from_versioned_dirs(root.path()).unwrap();
         assert_eq!(found, root.path().join("15/bin").canonicalize().unwrap());
+    }
+
+    #[test]
+    fn nothing_anywhere_finds_nothing_and_the_override_wins() {
+        let root = tempfile::tempdir().unwrap();
+        let empty_path = Some(OsString::from(root.path().join("nowhere")));
+        assert_eq!(
+            discover_in(None, empty_path.clone(), &root.path().join("none")),
+            None
+        );
+        fake_bin(&root.path().join("custom"));
+        fake_bin(&root.path().join("versions/15/bin"));
+        let found = discover_in(
+            Some(root.path().join("custom")),
+            empty_path,
+            &root.path().join("versions"),
+        );
+        assert_eq!(found.unwrap().bindir, root.path().join("custom"));
     }
 
     #[test]

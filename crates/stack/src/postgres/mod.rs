@@ -45,6 +45,10 @@ pub enum LaunchError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "the `postgres` OS user (the server cannot run as root) cannot enter {path}; choose a run directory every user can reach, e.g. under /tmp"
+    )]
+    Unreachable { path: PathBuf },
     #[error("cannot run {program}: {source}")]
     Spawn {
         program: PathBuf,
@@ -312,19 +316,33 @@ fn run_initdb(prepared: &Prepared) -> Result<(), LaunchError> {
         .current_dir(&prepared.dir)
         .stdin(Stdio::null());
     process::apply_run_as(&mut cmd, prepared.run_as);
-    let out = cmd.output().map_err(|source| LaunchError::Spawn {
-        program: prepared.bins.initdb(),
-        source,
+    let out = cmd.output().map_err(|source| {
+        if prepared.run_as.is_some() && source.kind() == std::io::ErrorKind::PermissionDenied {
+            return unreachable(prepared);
+        }
+        LaunchError::Spawn {
+            program: prepared.bins.initdb(),
+            source,
+        }
     })?;
     if out.status.success() {
         return Ok(());
     }
     let mut output = String::from_utf8_lossy(&out.stderr).into_owned();
     output.push_str(&String::from_utf8_lossy(&out.stdout));
+    if prepared.run_as.is_some() && output.contains("Permission denied") {
+        return Err(unreachable(prepared));
+    }
     Err(LaunchError::Initdb {
         status: out.status.to_string(),
         output: output.trim().to_string(),
     })
+}
+
+fn unreachable(prepared: &Prepared) -> LaunchError {
+    LaunchError::Unreachable {
+        path: prepared.dir.clone(),
+    }
 }
 
 fn append(path: &Path, text: &str) -> std::io::Result<()> {
