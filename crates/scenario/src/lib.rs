@@ -18,6 +18,7 @@ mod compact;
 mod dist;
 mod duration;
 mod error;
+mod outline;
 mod path;
 mod plan;
 mod raw;
