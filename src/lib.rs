@@ -10,3 +10,6 @@ pub mod result;
 pub mod swarm;
 pub mod report;
 pub mod report_cmd;
+pub mod probes;
+pub mod progress;
+pub mod population;

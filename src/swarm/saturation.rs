@@ -1,6 +1,8 @@
 //! The generator's own saturation, so a slow harness is never mistaken for a slow server:
 //! event-loop lag (how late a 50 ms tick fires), CPU % and RSS of this process, per second.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -8,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 /// Tick whose lateness measures the event loop's lag.
 const LAG_TICK: Duration = Duration::from_millis(50);
 
-/// One second of the generator's health.
+/// One interval of the generator's health.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SaturationSample {
     /// Worst lateness of a tick in this second, milliseconds.
@@ -53,31 +55,55 @@ pub fn rss_bytes() -> u64 {
         .map_or(0, |pages| pages * page)
 }
 
-/// Samples once per second until `cancel`; `sink` gets each second's sample.
-/// Bounded: one tick per 50 ms, ends with the token.
-pub async fn sample(cancel: CancellationToken, mut sink: impl FnMut(SaturationSample)) {
-    let mut ticks = tokio::time::interval(LAG_TICK);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut second_started = Instant::now();
-    let mut cpu_before = cpu_seconds().unwrap_or(0.0);
-    let mut worst = Duration::ZERO;
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            fired = ticks.tick() => {
-                worst = worst.max(Instant::now().saturating_duration_since(fired));
+/// Measures event-loop lag in the background: a 50 ms tick records how late it fires.
+/// The worst lateness since the last [`Meter::take`] is kept in µs. Ends with `cancel`.
+pub fn spawn_lag_monitor(cancel: CancellationToken) -> Arc<AtomicU64> {
+    let worst = Arc::new(AtomicU64::new(0));
+    let out = worst.clone();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(LAG_TICK);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                fired = ticks.tick() => {
+                    let late = Instant::now().saturating_duration_since(fired);
+                    worst.fetch_max(late.as_micros() as u64, Ordering::Relaxed);
+                }
             }
         }
-        let elapsed = second_started.elapsed();
-        if elapsed >= Duration::from_secs(1) {
-            let cpu_now = cpu_seconds().unwrap_or(cpu_before);
-            sink(SaturationSample {
-                loop_lag_max_ms: worst.as_secs_f64() * 1e3,
-                cpu_percent: (cpu_now - cpu_before) / elapsed.as_secs_f64() * 100.0,
-                rss_bytes: rss_bytes(),
-            });
-            (second_started, cpu_before, worst) = (Instant::now(), cpu_now, Duration::ZERO);
+    });
+    out
+}
+
+/// Turns the lag monitor and the process's CPU clock into one sample per call.
+pub struct Meter {
+    worst_lag_us: Arc<AtomicU64>,
+    cpu_before: f64,
+    at_before: Instant,
+}
+
+impl Meter {
+    pub fn new(worst_lag_us: Arc<AtomicU64>) -> Meter {
+        Meter {
+            worst_lag_us,
+            cpu_before: cpu_seconds().unwrap_or(0.0),
+            at_before: Instant::now(),
         }
+    }
+
+    /// The figures since the previous call.
+    pub fn take(&mut self) -> SaturationSample {
+        let now = Instant::now();
+        let cpu_now = cpu_seconds().unwrap_or(self.cpu_before);
+        let elapsed = now.duration_since(self.at_before).as_secs_f64().max(1e-3);
+        let sample = SaturationSample {
+            loop_lag_max_ms: self.worst_lag_us.swap(0, Ordering::Relaxed) as f64 / 1e3,
+            cpu_percent: (cpu_now - self.cpu_before) / elapsed * 100.0,
+            rss_bytes: rss_bytes(),
+        };
+        (self.cpu_before, self.at_before) = (cpu_now, now);
+        sample
     }
 }
 
@@ -100,17 +126,15 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_blocked_loop_shows_up_as_lag() {
         let cancel = CancellationToken::new();
-        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-        let sampler = tokio::spawn(sample(cancel.clone(), move |s| {
-            let _ = tx.try_send(s);
-        }));
-        tokio::task::yield_now().await;
-        // Block the only runtime thread: the next tick fires late by about this much.
+        let mut meter = Meter::new(spawn_lag_monitor(cancel.clone()));
+        // Let the monitor take its first tick, then block the only runtime thread.
+        tokio::time::sleep(Duration::from_millis(60)).await;
         std::thread::sleep(Duration::from_millis(300));
-        let first = rx.recv().await.expect("one sample per second");
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let sample = meter.take();
         cancel.cancel();
-        sampler.await.unwrap();
-        assert!(first.loop_lag_max_ms >= 200.0, "{first:?}");
-        assert!(first.cpu_percent >= 0.0 && first.rss_bytes > 0);
+        assert!(sample.loop_lag_max_ms >= 200.0, "{sample:?}");
+        assert!(sample.cpu_percent >= 0.0 && sample.rss_bytes > 0);
+        assert!(meter.take().loop_lag_max_ms < 200.0, "taken lag resets");
     }
 }

@@ -147,15 +147,15 @@ pub fn activations<'a>(
     phases: &'a [PhaseShape],
     order: DeviceOrder,
     seed: u64,
-    owns: impl Fn(u64) -> bool + Copy + 'a,
-) -> impl Iterator<Item = Activation> + 'a {
+    owns: impl Fn(u64) -> bool + Copy + Send + 'a,
+) -> impl Iterator<Item = Activation> + Send + 'a {
     let mut phase_start = Duration::ZERO;
     let mut next_arrival = 0u64;
     let mut active = 0u64;
     phases.iter().enumerate().flat_map(move |(index, phase)| {
         let start = phase_start;
         phase_start += phase.duration;
-        let items: Box<dyn Iterator<Item = Activation>> = match phase.load {
+        let items: Box<dyn Iterator<Item = Activation> + Send> = match phase.load {
             Load::Open { from, to, poisson } => {
                 let first = next_arrival;
                 next_arrival += arrivals_in_phase(from, to, phase.duration);
@@ -188,7 +188,7 @@ pub fn activations<'a>(
 }
 
 /// Cumulative-count levels of successive arrivals: 0, 1, 2, … or a Poisson process's.
-fn arrival_levels(poisson: bool, seed: u64) -> Box<dyn Iterator<Item = f64>> {
+fn arrival_levels(poisson: bool, seed: u64) -> Box<dyn Iterator<Item = f64> + Send> {
     use rand::{Rng, SeedableRng};
     if !poisson {
         return Box::new((0u64..).map(|j| j as f64));
@@ -211,7 +211,7 @@ fn closed_phase(
     to: u64,
     ramp: Duration,
     order: DeviceOrder,
-) -> Box<dyn Iterator<Item = Activation>> {
+) -> Box<dyn Iterator<Item = Activation> + Send> {
     let at = move |m: u64| start + Duration::from_secs_f64(crossing(from, to, ramp, m as f64));
     if to >= from {
         Box::new((from..to).map(move |m| Activation::Start {

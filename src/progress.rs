@@ -1,0 +1,187 @@
+//! Progress while a run is under way: a live view in a terminal (redrawn in place each
+//! second), a plain line every few seconds otherwise (CI logs). Written to stderr so stdout
+//! keeps only the summary.
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use syncstorm_metrics::{SeriesPoint, gauge};
+
+/// How often the plain (non-TTY) line is printed.
+pub const PLAIN_EVERY: Duration = Duration::from_secs(5);
+
+/// What one progress frame shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Frame {
+    pub phase: String,
+    pub elapsed: Duration,
+    pub total: Duration,
+    pub devices: i64,
+    pub sockets: i64,
+    pub requests_per_s: u64,
+    pub errors_per_s: u64,
+    pub errors_total: u64,
+    /// p99 of whole syncs in the last second (else the slowest operation's p99), ms.
+    pub p99_ms: Option<f64>,
+    /// Highest generator CPU % in the last second (200 % = two cores).
+    pub generator_cpu: f64,
+}
+
+impl Frame {
+    /// Fills the per-second figures from the merged second.
+    pub fn from_point(point: &SeriesPoint, errors_total: u64) -> Frame {
+        let p99 = point
+            .ops
+            .get(syncstorm_metrics::op::SYNC)
+            .map(|o| o.p99_ms)
+            .or_else(|| point.ops.values().map(|o| o.p99_ms).reduce(f64::max));
+        Frame {
+            devices: point.gauge(gauge::DEVICES_ACTIVE),
+            sockets: point.gauge(gauge::SOCKETS_OPEN),
+            requests_per_s: point.throughput(),
+            errors_per_s: point.errors(),
+            errors_total,
+            p99_ms: p99,
+            ..Frame::default()
+        }
+    }
+
+    /// One line, the same in both modes.
+    pub fn line(&self) -> String {
+        let left = self.total.saturating_sub(self.elapsed);
+        let p99 = self
+            .p99_ms
+            .map_or_else(|| "-".to_string(), |ms| format!("{ms:.0} ms"));
+        format!(
+            "[{phase}] {elapsed}s/{total}s  devices {devices}  sockets {sockets}  {rps} req/s  \
+             errors {eps}/s ({errors} total)  p99 {p99}  {left}s left  gen cpu {cpu:.0}%",
+            phase = self.phase,
+            elapsed = self.elapsed.as_secs(),
+            total = self.total.as_secs(),
+            devices = self.devices,
+            sockets = self.sockets,
+            rps = self.requests_per_s,
+            eps = self.errors_per_s,
+            errors = self.errors_total,
+            left = left.as_secs(),
+            cpu = self.generator_cpu,
+        )
+    }
+}
+
+/// Prints frames: in place on a terminal, every `PLAIN_EVERY` otherwise.
+pub struct Progress {
+    live: bool,
+    last_plain: Option<Duration>,
+    drew: bool,
+}
+
+impl Progress {
+    /// Live view when stderr is a terminal.
+    pub fn detect() -> Progress {
+        Progress::new(std::io::stderr().is_terminal())
+    }
+
+    pub fn new(live: bool) -> Progress {
+        Progress {
+            live,
+            last_plain: None,
+            drew: false,
+        }
+    }
+
+    /// The text to print for `frame` now, if any (separated from IO for tests).
+    pub fn render(&mut self, frame: &Frame) -> Option<String> {
+        if self.live {
+            self.drew = true;
+            return Some(format!("\r\x1b[2K{}", frame.line()));
+        }
+        let due = self
+            .last_plain
+            .is_none_or(|last| frame.elapsed >= last + PLAIN_EVERY);
+        if !due {
+            return None;
+        }
+        self.last_plain = Some(frame.elapsed);
+        Some(format!("{}\n", frame.line()))
+    }
+
+    pub fn show(&mut self, frame: &Frame) {
+        if let Some(text) = self.render(frame) {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(text.as_bytes());
+            let _ = err.flush();
+        }
+    }
+
+    /// A one-off message (stage changes: "seeding", "quiescing"), kept clear of the live line.
+    pub fn note(&mut self, message: &str) {
+        let mut err = std::io::stderr().lock();
+        if self.live && self.drew {
+            let _ = write!(err, "\r\x1b[2K");
+        }
+        let _ = writeln!(err, "{message}");
+        let _ = err.flush();
+    }
+
+    /// Ends the live line so later output starts on a fresh line.
+    pub fn finish(&mut self) {
+        if self.live && self.drew {
+            let _ = writeln!(std::io::stderr());
+            self.drew = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(elapsed: u64) -> Frame {
+        Frame {
+            phase: "steady".into(),
+            elapsed: Duration::from_secs(elapsed),
+            total: Duration::from_secs(60),
+            devices: 900,
+            sockets: 880,
+            requests_per_s: 1234,
+            errors_per_s: 2,
+            errors_total: 17,
+            p99_ms: Some(87.4),
+            generator_cpu: 55.0,
+        }
+    }
+
+    #[test]
+    fn line_shows_every_figure() {
+        let line = frame(20).line();
+        for part in [
+            "[steady]",
+            "20s/60s",
+            "devices 900",
+            "1234 req/s",
+            "errors 2/s (17 total)",
+            "p99 87 ms",
+            "40s left",
+        ] {
+            assert!(line.contains(part), "{part} missing from {line}");
+        }
+    }
+
+    #[test]
+    fn plain_mode_prints_every_five_seconds() {
+        let mut p = Progress::new(false);
+        let printed: Vec<u64> = (0..=12)
+            .filter(|s| p.render(&frame(*s)).is_some())
+            .collect();
+        assert_eq!(printed, vec![0, 5, 10]);
+    }
+
+    #[test]
+    fn live_mode_redraws_in_place_each_frame() {
+        let mut p = Progress::new(true);
+        let text = p.render(&frame(1)).unwrap();
+        assert!(text.starts_with("\r\x1b[2K") && !text.ends_with('\n'));
+        assert!(p.render(&frame(2)).is_some());
+    }
+}
