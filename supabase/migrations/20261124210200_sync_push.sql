@@ -39,16 +39,19 @@ $$;
 revoke all on function private.lock_sync_tokens(uuid[]) from public;
 grant execute on function private.lock_sync_tokens(uuid[]) to authenticated, service_role;
 
--- One table's share of a push, as one statement. Returns the ids it applied.
-create or replace function private.sync_push_table(p_table text, p_rows jsonb) returns uuid[]
+-- One table's share of a push is one statement in `private.sync_push_<table>(rows jsonb)`,
+-- returning the ids it applied. The functions are generated from the table's columns (so
+-- they follow the schema) but hold static SQL, so each session plans them once. A migration
+-- that changes a synced table's columns must call `private.build_sync_push_table` again.
+create or replace function private.build_sync_push_table(p_table text) returns void
 language plpgsql set search_path = ''
 as $$
 declare
   target regclass := format('public.%I', p_table)::regclass;
+  fn text := 'sync_push_' || p_table;
   cols text;
   vals text;
   updates text;
-  applied uuid[];
 begin
   select string_agg(format('%I', a.attname), ', ' order by a.attnum),
          string_agg(
@@ -65,23 +68,35 @@ begin
   left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
   where a.attrelid = target and a.attnum > 0 and not a.attisdropped;
 
-  execute format(
-    'with incoming as ('
-    '  select distinct on (id) * from jsonb_populate_recordset(null::%1$s, $1)'
-    '  order by id, updated_at desc nulls last'
-    '), written as ('
-    '  insert into %1$s as t (%2$s)'
-    '  select %3$s from incoming order by id'
-    '  on conflict (id) do update set %4$s where excluded.updated_at > t.updated_at'
-    '  returning t.id'
-    ') select coalesce(array_agg(id order by id), ''{}'') from written',
-    target, cols, vals, updates)
-  using p_rows into applied;
-  return applied;
+  execute format($f$
+    create or replace function private.%1$I(p_rows jsonb) returns uuid[]
+    language plpgsql set search_path = ''
+    as $body$
+    declare
+      applied uuid[];
+    begin
+      with incoming as (
+        select distinct on (id) * from jsonb_populate_recordset(null::%2$s, p_rows)
+        order by id, updated_at desc nulls last
+      ), written as (
+        insert into %2$s as t (%3$s)
+        select %4$s from incoming order by id
+        on conflict (id) do update set %5$s where excluded.updated_at > t.updated_at
+        returning t.id
+      )
+      select coalesce(array_agg(id order by id), '{}') into applied from written;
+      return applied;
+    end
+    $body$
+  $f$, fn, target, cols, vals, updates);
+  execute format('revoke all on function private.%I(jsonb) from public', fn);
+  execute format('grant execute on function private.%I(jsonb) to authenticated, service_role', fn);
 end
 $$;
-revoke all on function private.sync_push_table(text, jsonb) from public;
-grant execute on function private.sync_push_table(text, jsonb) to authenticated, service_role;
+revoke all on function private.build_sync_push_table(text) from public;
+
+select private.build_sync_push_table(t)
+from unnest(array['wallets', 'channels', 'categories_user', 'transactions', 'plans']) t;
 
 create or replace function public.sync_push(rows jsonb) returns jsonb
 language plpgsql security invoker set search_path = ''
@@ -117,7 +132,13 @@ begin
     select jsonb_agg(e -> 'row') into table_rows from jsonb_array_elements(body) e
     where e ->> 'table' = t;
     continue when table_rows is null;
-    written := private.sync_push_table(t, table_rows);
+    written := case t
+      when 'wallets' then private.sync_push_wallets(table_rows)
+      when 'channels' then private.sync_push_channels(table_rows)
+      when 'categories_user' then private.sync_push_categories_user(table_rows)
+      when 'transactions' then private.sync_push_transactions(table_rows)
+      when 'plans' then private.sync_push_plans(table_rows)
+    end;
     applied := applied || written;
   end loop;
 

@@ -350,3 +350,26 @@ async fn wait_until_blocked(admin: &Client, pid: i32) {
         tokio::task::yield_now().await;
     }
 }
+
+#[tokio::test]
+async fn a_row_repeated_in_one_push_counts_once_with_its_newest_version() {
+    let admin = admin().await;
+    let user = new_user(&admin).await;
+    let mut conn = authenticator().await;
+    let id = Uuid::new_v4();
+    let body = json!([
+        wallet(id, user, "newest", T_LATER),
+        wallet(id, user, "older", T0)
+    ]);
+    let out = push(&mut conn, user, body).await.unwrap();
+    assert_eq!(
+        (ids(&out["applied"]), ids(&out["lost"])),
+        (vec![id], vec![])
+    );
+    let name: String = admin
+        .query_one("select name from public.wallets where id = $1", &[&id])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(name, "newest");
+}
