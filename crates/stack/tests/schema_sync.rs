@@ -373,3 +373,19 @@ async fn a_row_repeated_in_one_push_counts_once_with_its_newest_version() {
         .get(0);
     assert_eq!(name, "newest");
 }
+
+#[tokio::test]
+async fn anon_cannot_push() {
+    let admin = admin().await;
+    let user = new_user(&admin).await;
+    let mut conn = authenticator().await;
+    let tx = as_role(&mut conn, "anon", json!({"role": "anon"})).await;
+    let body = json!([wallet(Uuid::new_v4(), user, "w", T0)]);
+    let err = tx
+        .query_one("select public.sync_push($1)", &[&body])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "42501", "{err}");
+    drop(tx);
+    assert_eq!(token_of(&admin, user).await, 0);
+}
