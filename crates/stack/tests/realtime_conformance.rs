@@ -24,7 +24,11 @@ struct Listener {
 impl Listener {
     fn spawn(server: &Server, token: &str, vsn: &str, table: &str, filter: &str) -> Listener {
         let dir = conformance_dir();
-        assert!(dir.join("node_modules/@supabase/supabase-js").exists(), "run `npm ci` in {}", dir.display());
+        assert!(
+            dir.join("node_modules/@supabase/supabase-js").exists(),
+            "run `npm ci` in {}",
+            dir.display()
+        );
         let mut child = Command::new("node")
             .arg("realtime_listen.mjs")
             .current_dir(&dir)
@@ -65,14 +69,23 @@ impl Listener {
 
     async fn command(&mut self, text: &str) {
         let stdin = self.child.stdin.as_mut().unwrap();
-        stdin.write_all(format!("{text}\n").as_bytes()).await.unwrap();
+        stdin
+            .write_all(format!("{text}\n").as_bytes())
+            .await
+            .unwrap();
     }
 }
 
 async fn subscribe_upsert_remove(vsn: &str) {
     let server = Server::start(config(ROOMY)).await;
     let (a, a_token) = user(&server.db).await;
-    let mut js = Listener::spawn(&server, &a_token, vsn, "user_sync_tokens", &format!("user_id=eq.{a}"));
+    let mut js = Listener::spawn(
+        &server,
+        &a_token,
+        vsn,
+        "user_sync_tokens",
+        &format!("user_id=eq.{a}"),
+    );
     js.until_subscribed().await;
 
     let started = std::time::Instant::now();

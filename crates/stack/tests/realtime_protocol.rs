@@ -12,13 +12,26 @@ async fn own_token_change_arrives_and_other_users_never_see_it() {
     let server = Server::start(config(ROOMY)).await;
     let (a, a_token) = user(&server.db).await;
     let (b, b_token) = user(&server.db).await;
-    let mut alice = connect(&server.url(&anon_key(), Vsn::V2), Vsn::V2).await.unwrap();
-    let mut bob = connect(&server.url(&anon_key(), Vsn::V1), Vsn::V1).await.unwrap();
+    let mut alice = connect(&server.url(&anon_key(), Vsn::V2), Vsn::V2)
+        .await
+        .unwrap();
+    let mut bob = connect(&server.url(&anon_key(), Vsn::V1), Vsn::V1)
+        .await
+        .unwrap();
     let a_filter = format!("user_id=eq.{a}");
-    let ids = alice.subscribe("realtime:a", vec![binding("*", "user_sync_tokens", Some(&a_filter))], Some(&a_token)).await;
+    let ids = alice
+        .subscribe(
+            "realtime:a",
+            vec![binding("*", "user_sync_tokens", Some(&a_filter))],
+            Some(&a_token),
+        )
+        .await;
     // Bob asks for Alice's rows and for his own; RLS must keep Alice's from him.
     let b_filter = format!("user_id=eq.{b}");
-    let bindings = vec![binding("*", "user_sync_tokens", Some(&a_filter)), binding("*", "user_sync_tokens", Some(&b_filter))];
+    let bindings = vec![
+        binding("*", "user_sync_tokens", Some(&a_filter)),
+        binding("*", "user_sync_tokens", Some(&b_filter)),
+    ];
     bob.subscribe("realtime:b", bindings, Some(&b_token)).await;
 
     wallet(&server.db, a).await;
@@ -26,7 +39,10 @@ async fn own_token_change_arrives_and_other_users_never_see_it() {
     assert_eq!(event.topic, "realtime:a");
     assert_eq!(event.payload["ids"], serde_json::json!(ids));
     let data = &event.payload["data"];
-    assert_eq!((data["schema"].as_str(), data["table"].as_str()), (Some("public"), Some("user_sync_tokens")));
+    assert_eq!(
+        (data["schema"].as_str(), data["table"].as_str()),
+        (Some("public"), Some("user_sync_tokens"))
+    );
     assert_eq!(data["type"], "INSERT");
     assert_eq!(data["record"]["user_id"], a.to_string());
     assert_eq!(data["record"]["sync_token"], 1);
@@ -45,10 +61,24 @@ async fn own_token_change_arrives_and_other_users_never_see_it() {
 async fn table_subscription_sees_insert_then_update_with_old_and_new() {
     let server = Server::start(config(ROOMY)).await;
     let (a, a_token) = user(&server.db).await;
-    let mut c = connect(&server.url(&anon_key(), Vsn::V1), Vsn::V1).await.unwrap();
-    c.subscribe("realtime:w", vec![binding("*", "wallets", Some(&format!("user_id=eq.{a}")))], Some(&a_token)).await;
+    let mut c = connect(&server.url(&anon_key(), Vsn::V1), Vsn::V1)
+        .await
+        .unwrap();
+    c.subscribe(
+        "realtime:w",
+        vec![binding("*", "wallets", Some(&format!("user_id=eq.{a}")))],
+        Some(&a_token),
+    )
+    .await;
     let id = wallet(&server.db, a).await;
-    server.db.execute("update public.wallets set name = 'renamed' where id = $1", &[&id]).await.unwrap();
+    server
+        .db
+        .execute(
+            "update public.wallets set name = 'renamed' where id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
     let insert = c.change().await;
     assert_eq!(insert.payload["data"]["type"], "INSERT");
     assert_eq!(insert.payload["data"]["record"]["name"], "w");
@@ -58,8 +88,16 @@ async fn table_subscription_sees_insert_then_update_with_old_and_new() {
     assert_eq!(data["type"], "UPDATE");
     assert_eq!(data["record"]["name"], "renamed");
     assert_eq!(data["old_record"]["id"], id.to_string());
-    let types: Vec<&str> = data["columns"].as_array().unwrap().iter().map(|c| c["type"].as_str().unwrap()).collect();
-    assert!(types.contains(&"uuid") && types.contains(&"timestamptz") && types.contains(&"bool"), "{types:?}");
+    let types: Vec<&str> = data["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
+    assert!(
+        types.contains(&"uuid") && types.contains(&"timestamptz") && types.contains(&"bool"),
+        "{types:?}"
+    );
     assert!(data["record"]["updated_at"].as_str().unwrap().contains('T'));
     server.stop().await;
 }
@@ -68,20 +106,40 @@ async fn table_subscription_sees_insert_then_update_with_old_and_new() {
 async fn leave_stops_delivery_and_heartbeats_are_answered() {
     let server = Server::start(config(ROOMY)).await;
     let (a, a_token) = user(&server.db).await;
-    let mut c = connect(&server.url(&anon_key(), Vsn::V2), Vsn::V2).await.unwrap();
+    let mut c = connect(&server.url(&anon_key(), Vsn::V2), Vsn::V2)
+        .await
+        .unwrap();
     let filter = format!("user_id=eq.{a}");
-    c.subscribe("realtime:one", vec![binding("*", "user_sync_tokens", Some(&filter))], Some(&a_token)).await;
-    c.subscribe("realtime:two", vec![binding("*", "wallets", Some(&filter))], Some(&a_token)).await;
-    let leave = c.push("realtime:one", "phx_leave", serde_json::json!({})).await;
+    c.subscribe(
+        "realtime:one",
+        vec![binding("*", "user_sync_tokens", Some(&filter))],
+        Some(&a_token),
+    )
+    .await;
+    c.subscribe(
+        "realtime:two",
+        vec![binding("*", "wallets", Some(&filter))],
+        Some(&a_token),
+    )
+    .await;
+    let leave = c
+        .push("realtime:one", "phx_leave", serde_json::json!({}))
+        .await;
     let reply = c.recv().await;
-    assert_eq!((reply.event.as_str(), reply.msg_ref.as_deref()), ("phx_reply", Some(leave.as_str())));
+    assert_eq!(
+        (reply.event.as_str(), reply.msg_ref.as_deref()),
+        ("phx_reply", Some(leave.as_str()))
+    );
     assert_eq!(c.recv().await.event, "phx_close");
     wallet(&server.db, a).await;
     // Only channel two hears of the insert: the token change went nowhere.
     assert_eq!(c.change().await.topic, "realtime:two");
     let hb = c.push("phoenix", "heartbeat", serde_json::json!({})).await;
     let reply = c.recv().await;
-    assert_eq!((reply.topic.as_str(), reply.msg_ref.as_deref()), ("phoenix", Some(hb.as_str())));
+    assert_eq!(
+        (reply.topic.as_str(), reply.msg_ref.as_deref()),
+        ("phoenix", Some(hb.as_str()))
+    );
     assert_eq!(server.metric("subscriptions_current").await, 1);
     server.stop().await;
 }
@@ -89,18 +147,36 @@ async fn leave_stops_delivery_and_heartbeats_are_answered() {
 #[tokio::test]
 async fn bad_tokens_are_refused_like_realtime() {
     let server = Server::start(config(ROOMY)).await;
-    assert_eq!(connect(&server.url("garbage", Vsn::V1), Vsn::V1).await.err(), Some(403));
+    assert_eq!(
+        connect(&server.url("garbage", Vsn::V1), Vsn::V1)
+            .await
+            .err(),
+        Some(403)
+    );
     let forged = token("anon", None, 3600).replace('.', ".x");
-    assert_eq!(connect(&server.url(&forged, Vsn::V1), Vsn::V1).await.err(), Some(403));
-    let mut c = connect(&server.url(&anon_key(), Vsn::V1), Vsn::V1).await.unwrap();
+    assert_eq!(
+        connect(&server.url(&forged, Vsn::V1), Vsn::V1).await.err(),
+        Some(403)
+    );
+    let mut c = connect(&server.url(&anon_key(), Vsn::V1), Vsn::V1)
+        .await
+        .unwrap();
     let expired = token("authenticated", Some(uuid::Uuid::new_v4()), -30);
     c.join("realtime:x", vec![], Some(&expired)).await;
     let reply = c.recv().await;
     assert_eq!(reply.payload["status"], "error");
     let reason = reply.payload["response"]["reason"].as_str().unwrap();
-    assert!(reason.starts_with("InvalidJWTToken: Token has expired"), "{reason}");
+    assert!(
+        reason.starts_with("InvalidJWTToken: Token has expired"),
+        "{reason}"
+    );
     c.join("realtime:", vec![], None).await;
-    assert!(c.recv().await.payload["response"]["reason"].as_str().unwrap().starts_with("TopicNameRequired"));
+    assert!(
+        c.recv().await.payload["response"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("TopicNameRequired")
+    );
     server.stop().await;
 }
 
@@ -108,16 +184,41 @@ async fn bad_tokens_are_refused_like_realtime() {
 async fn an_expiring_token_closes_its_channel_and_a_refresh_keeps_it() {
     let server = Server::start(config(ROOMY)).await;
     let (a, _) = user(&server.db).await;
-    let mut c = connect(&server.url(&anon_key(), Vsn::V1), Vsn::V1).await.unwrap();
+    let mut c = connect(&server.url(&anon_key(), Vsn::V1), Vsn::V1)
+        .await
+        .unwrap();
     let short = token("authenticated", Some(a), 2);
     let filter = format!("user_id=eq.{a}");
-    c.subscribe("realtime:keep", vec![binding("*", "user_sync_tokens", Some(&filter))], Some(&short)).await;
-    c.subscribe("realtime:lose", vec![binding("*", "wallets", Some(&filter))], Some(&short)).await;
-    c.push("realtime:keep", "access_token", serde_json::json!({"access_token": token("authenticated", Some(a), 3600)})).await;
+    c.subscribe(
+        "realtime:keep",
+        vec![binding("*", "user_sync_tokens", Some(&filter))],
+        Some(&short),
+    )
+    .await;
+    c.subscribe(
+        "realtime:lose",
+        vec![binding("*", "wallets", Some(&filter))],
+        Some(&short),
+    )
+    .await;
+    c.push(
+        "realtime:keep",
+        "access_token",
+        serde_json::json!({"access_token": token("authenticated", Some(a), 3600)}),
+    )
+    .await;
     let system = c.recv_within(Duration::from_secs(5)).await.unwrap();
-    assert_eq!((system.topic.as_str(), system.event.as_str()), ("realtime:lose", "system"));
+    assert_eq!(
+        (system.topic.as_str(), system.event.as_str()),
+        ("realtime:lose", "system")
+    );
     assert_eq!(system.payload["status"], "error");
-    assert!(system.payload["message"].as_str().unwrap().starts_with("Token has expired"));
+    assert!(
+        system.payload["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Token has expired")
+    );
     assert_eq!(c.recv().await.event, "phx_close");
     wallet(&server.db, a).await;
     assert_eq!(c.change().await.topic, "realtime:keep");
@@ -130,8 +231,13 @@ async fn a_silent_socket_is_closed_after_the_idle_timeout() {
     let mut cfg = config(ROOMY);
     cfg.idle_timeout = Duration::from_millis(300);
     let server = Server::start(cfg).await;
-    let mut c = connect(&server.url(&anon_key(), Vsn::V1), Vsn::V1).await.unwrap();
-    assert!(c.recv_within(Duration::from_secs(5)).await.is_none(), "the server closes it");
+    let mut c = connect(&server.url(&anon_key(), Vsn::V1), Vsn::V1)
+        .await
+        .unwrap();
+    assert!(
+        c.recv_within(Duration::from_secs(5)).await.is_none(),
+        "the server closes it"
+    );
     assert_eq!(server.metric("connections_idle_closed_total").await, 1);
     server.stop().await;
 }
@@ -139,14 +245,25 @@ async fn a_silent_socket_is_closed_after_the_idle_timeout() {
 #[tokio::test]
 async fn unknown_tables_and_bad_filters_get_the_subscription_error() {
     let server = Server::start(config(ROOMY)).await;
-    let mut c = connect(&server.url(&anon_key(), Vsn::V1), Vsn::V1).await.unwrap();
-    let bad = [binding("*", "no_such_table", None), binding("*", "wallets", Some("nope=eq.1")), binding("*", "wallets", Some("user_id=like.x"))];
+    let mut c = connect(&server.url(&anon_key(), Vsn::V1), Vsn::V1)
+        .await
+        .unwrap();
+    let bad = [
+        binding("*", "no_such_table", None),
+        binding("*", "wallets", Some("nope=eq.1")),
+        binding("*", "wallets", Some("user_id=like.x")),
+    ];
     for (i, b) in bad.into_iter().enumerate() {
         c.join(&format!("realtime:bad{i}"), vec![b], None).await;
         assert_eq!(c.recv().await.payload["status"], "ok");
         let system = c.recv().await;
         assert_eq!(system.payload["status"], "error");
-        assert!(system.payload["message"].as_str().unwrap().starts_with("Unable to subscribe"));
+        assert!(
+            system.payload["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Unable to subscribe")
+        );
     }
     server.stop().await;
 }
@@ -162,6 +279,7 @@ async fn the_slot_exists_while_running_and_is_gone_after_stop() {
 }
 
 async fn slot_count(db: &tokio_postgres::Client, slot: &str) -> i64 {
-    let sql = "select count(*) from pg_replication_slots where slot_name = $1 and plugin = 'wal2json'";
+    let sql =
+        "select count(*) from pg_replication_slots where slot_name = $1 and plugin = 'wal2json'";
     db.query_one(sql, &[&slot]).await.unwrap().get(0)
 }

@@ -86,16 +86,27 @@ impl CheckGroup {
 
 /// Runs every group's check in one round trip; returns the visible `(group, row)` pairs
 /// (row indexes 0-based, as in `CheckGroup::rows`).
-pub async fn visible(client: &Client, groups: &[CheckGroup]) -> Result<HashSet<(usize, usize)>, tokio_postgres::Error> {
+pub async fn visible(
+    client: &Client,
+    groups: &[CheckGroup],
+) -> Result<HashSet<(usize, usize)>, tokio_postgres::Error> {
     if groups.is_empty() {
         return Ok(HashSet::new());
     }
     let checks = serde_json::Value::Array(groups.iter().map(CheckGroup::to_json).collect());
     let rows = client
-        .query("select check_no, row_no from syncstorm_realtime.visible_rows($1)", &[&checks])
+        .query(
+            "select check_no, row_no from syncstorm_realtime.visible_rows($1)",
+            &[&checks],
+        )
         .await?;
     Ok(rows
         .iter()
-        .map(|r| (r.get::<_, i32>(0) as usize, (r.get::<_, i64>(1) - 1) as usize))
+        .map(|r| {
+            (
+                r.get::<_, i32>(0) as usize,
+                (r.get::<_, i64>(1) - 1) as usize,
+            )
+        })
         .collect())
 }

@@ -73,7 +73,9 @@ impl Caps {
     pub fn try_connect(self: &Arc<Self>) -> Option<ConnectionPlace> {
         let max = self.limits.max_connections;
         self.connections
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
             .ok()
             .map(|_| ConnectionPlace(Arc::clone(self)))
     }
@@ -83,7 +85,8 @@ impl Caps {
     }
 
     pub fn try_join(&self) -> bool {
-        self.joins.try_take(1, self.limits.joins_per_second, now_secs())
+        self.joins
+            .try_take(1, self.limits.joins_per_second, now_secs())
     }
 
     pub fn try_channel_event(&self) -> bool {
@@ -108,7 +111,10 @@ mod tests {
         assert!((0..3).all(|_| w.try_take(1, 3, 10)));
         assert!(!w.try_take(1, 3, 10));
         assert!(w.try_take(3, 3, 11));
-        assert!(!w.try_take(4, 3, 12), "a batch larger than the limit never fits");
+        assert!(
+            !w.try_take(4, 3, 12),
+            "a batch larger than the limit never fits"
+        );
     }
 
     #[test]

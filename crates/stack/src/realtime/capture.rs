@@ -60,8 +60,13 @@ pub struct DecodeError(String);
 pub type TypeNames = HashMap<u32, String>;
 
 pub async fn load_type_names(client: &Client) -> Result<TypeNames, tokio_postgres::Error> {
-    let rows = client.query("select oid::int8, typname::text from pg_type", &[]).await?;
-    Ok(rows.iter().map(|r| (r.get::<_, i64>(0) as u32, r.get(1))).collect())
+    let rows = client
+        .query("select oid::int8, typname::text from pg_type", &[])
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get::<_, i64>(0) as u32, r.get(1)))
+        .collect())
 }
 
 /// The parts of a wal2json line every change has.
@@ -86,12 +91,21 @@ fn header(v: &Value, line: &str) -> Result<Option<Header>, DecodeError> {
     };
     let commit_time = parse_pg_timestamp(&field("timestamp")?)
         .ok_or_else(|| DecodeError(format!("bad timestamp in {line}")))?;
-    Ok(Some(Header { schema: field("schema")?, table: field("table")?, kind, commit_time }))
+    Ok(Some(Header {
+        schema: field("schema")?,
+        table: field("table")?,
+        kind,
+        commit_time,
+    }))
 }
 
 /// Decodes one wal2json format-version 2 line. `Ok(None)` for actions that are not row changes
 /// (truncate, messages) and for tables not in the publication.
-pub fn decode(line: &str, catalog: &Catalog, types: &TypeNames) -> Result<Option<Change>, DecodeError> {
+pub fn decode(
+    line: &str,
+    catalog: &Catalog,
+    types: &TypeNames,
+) -> Result<Option<Change>, DecodeError> {
     let v: Value = serde_json::from_str(line).map_err(|e| DecodeError(e.to_string()))?;
     let Some(h) = header(&v, line)? else {
         return Ok(None);
@@ -171,7 +185,10 @@ fn to_record(cols: &[Value], types: &TypeNames) -> Map<String, Value> {
     cols.iter()
         .map(|c| {
             let name = c["name"].as_str().unwrap_or_default().to_string();
-            (name, to_jsonb_value(&type_name(c, types), c["value"].clone()))
+            (
+                name,
+                to_jsonb_value(&type_name(c, types), c["value"].clone()),
+            )
         })
         .collect()
 }
@@ -234,7 +251,10 @@ mod tests {
 
     fn catalog(rls: bool) -> Catalog {
         let mut c = Catalog::default();
-        let info = TableInfo { columns: vec!["id".into()], rls };
+        let info = TableInfo {
+            columns: vec!["id".into()],
+            rls,
+        };
         c.tables.insert(("public".into(), "t".into()), info);
         c
     }
@@ -257,12 +277,18 @@ mod tests {
         let c = decode(UPDATE, &catalog(true), &types()).unwrap().unwrap();
         assert_eq!(c.kind, ChangeKind::Update);
         assert!(c.needs_rls_check);
-        assert_eq!(c.record.as_ref().unwrap()["at"], "2026-11-24T21:00:00.5+00:00");
+        assert_eq!(
+            c.record.as_ref().unwrap()["at"],
+            "2026-11-24T21:00:00.5+00:00"
+        );
         assert_eq!(c.old_record.as_ref().unwrap()["id"], 7);
         assert_eq!(c.pk, vec![("id".into(), "bigint".into(), "7".into())]);
         let data: Value = serde_json::from_str(&c.data_json).unwrap();
         assert_eq!(data["commit_timestamp"], "2026-11-24T21:00:00.123Z");
-        assert_eq!(data["columns"][0], serde_json::json!({"name": "id", "type": "int8"}));
+        assert_eq!(
+            data["columns"][0],
+            serde_json::json!({"name": "id", "type": "int8"})
+        );
         assert_eq!(data["errors"], Value::Null);
     }
 
@@ -279,7 +305,11 @@ mod tests {
     #[test]
     fn other_tables_and_actions_are_skipped_and_garbage_is_an_error() {
         let truncate = r#"{"action":"T","schema":"public","table":"t"}"#;
-        assert!(decode(truncate, &catalog(true), &types()).unwrap().is_none());
+        assert!(
+            decode(truncate, &catalog(true), &types())
+                .unwrap()
+                .is_none()
+        );
         let other = UPDATE.replace("\"t\"", "\"other\"");
         assert!(decode(&other, &catalog(true), &types()).unwrap().is_none());
         assert!(decode("nope", &catalog(true), &types()).is_err());

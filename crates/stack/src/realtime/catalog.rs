@@ -27,11 +27,22 @@ join pg_class c on c.relnamespace = n.oid and c.relname = p.tablename
 where p.pubname = $1";
 
 impl Catalog {
-    pub async fn load(client: &Client, publication: &str) -> Result<Catalog, tokio_postgres::Error> {
+    pub async fn load(
+        client: &Client,
+        publication: &str,
+    ) -> Result<Catalog, tokio_postgres::Error> {
         let rows = client.query(QUERY, &[&publication]).await?;
         let tables = rows
             .iter()
-            .map(|r| ((r.get(0), r.get(1)), TableInfo { rls: r.get(2), columns: r.get(3) }))
+            .map(|r| {
+                (
+                    (r.get(0), r.get(1)),
+                    TableInfo {
+                        rls: r.get(2),
+                        columns: r.get(3),
+                    },
+                )
+            })
             .collect();
         Ok(Catalog { tables })
     }
@@ -86,10 +97,17 @@ mod tests {
 
     #[test]
     fn add_tables_escapes_and_never_is_empty() {
-        assert_eq!(Catalog::default().add_tables(), "syncstorm_no_schema.syncstorm_no_table");
+        assert_eq!(
+            Catalog::default().add_tables(),
+            "syncstorm_no_schema.syncstorm_no_table"
+        );
         let mut c = Catalog::default();
-        let info = TableInfo { columns: vec![], rls: true };
-        c.tables.insert(("public".into(), "a.b".into()), info.clone());
+        let info = TableInfo {
+            columns: vec![],
+            rls: true,
+        };
+        c.tables
+            .insert(("public".into(), "a.b".into()), info.clone());
         c.tables.insert(("public".into(), "wallets".into()), info);
         assert_eq!(c.add_tables(), "public.a\\.b,public.wallets");
     }

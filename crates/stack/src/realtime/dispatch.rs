@@ -77,12 +77,18 @@ fn plan_checks(batch: &[Change], targets: &[Vec<Target>]) -> (Vec<CheckGroup>, C
                     claims_json: t.claims.json.clone(),
                     schema: change.schema.clone(),
                     table: change.table.clone(),
-                    pk: change.pk.iter().map(|(n, ty, _)| (n.clone(), ty.clone())).collect(),
+                    pk: change
+                        .pk
+                        .iter()
+                        .map(|(n, ty, _)| (n.clone(), ty.clone()))
+                        .collect(),
                     rows: Vec::new(),
                 });
                 groups.len() - 1
             });
-            groups[g].rows.push(change.pk.iter().map(|(_, _, v)| v.clone()).collect());
+            groups[g]
+                .rows
+                .push(change.pk.iter().map(|(_, _, v)| v.clone()).collect());
             checked.insert((i, who), (g, groups[g].rows.len() - 1));
         }
     }

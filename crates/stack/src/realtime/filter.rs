@@ -26,7 +26,9 @@ pub struct Filter {
 
 /// Why a filter string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid filter {0:?}: expected <column>=<op>.<value> with op eq, neq, lt, lte, gt, gte or in")]
+#[error(
+    "invalid filter {0:?}: expected <column>=<op>.<value> with op eq, neq, lt, lte, gt, gte or in"
+)]
 pub struct FilterError(pub String);
 
 impl Filter {
@@ -61,7 +63,11 @@ impl Filter {
         if column.is_empty() || values.iter().any(|v| v.is_empty()) {
             return Err(bad());
         }
-        Ok(Filter { column: column.to_string(), op, values })
+        Ok(Filter {
+            column: column.to_string(),
+            op,
+            values,
+        })
     }
 
     /// Whether `record` passes (SQL semantics: a missing or null column never matches).
@@ -189,8 +195,16 @@ mod tests {
         assert!(!f.matches(&rec(json!({"other": uid}))));
         let f = Filter::parse("n=in.(1,2,3)").unwrap();
         assert!(f.matches(&rec(json!({"n": 2}))) && !f.matches(&rec(json!({"n": 4}))));
-        assert!(Filter::parse("n=gt.5").unwrap().matches(&rec(json!({"n": 6}))));
-        assert!(!Filter::parse("n=lte.5").unwrap().matches(&rec(json!({"n": null}))));
+        assert!(
+            Filter::parse("n=gt.5")
+                .unwrap()
+                .matches(&rec(json!({"n": 6})))
+        );
+        assert!(
+            !Filter::parse("n=lte.5")
+                .unwrap()
+                .matches(&rec(json!({"n": null})))
+        );
     }
 
     #[test]
@@ -219,7 +233,10 @@ mod tests {
         assert_eq!(index_key(&json!(7)).unwrap(), literal_key("7"));
         assert_eq!(
             index_key(&json!("ABCDEF00-0000-4000-8000-000000000001")).unwrap(),
-            Filter::parse("c=eq.abcdef00-0000-4000-8000-000000000001").unwrap().eq_key().unwrap()
+            Filter::parse("c=eq.abcdef00-0000-4000-8000-000000000001")
+                .unwrap()
+                .eq_key()
+                .unwrap()
         );
     }
 }

@@ -8,7 +8,9 @@ use syncstorm_wire::phoenix::{Message, SystemPayload, Vsn, event};
 /// Encodes a server message.
 pub fn encode(msg: &Message, vsn: Vsn) -> String {
     match vsn {
-        Vsn::V1 if msg.join_ref.is_some() => msg.clone().with_refs(None, msg.msg_ref.clone()).encode(vsn),
+        Vsn::V1 if msg.join_ref.is_some() => {
+            msg.clone().with_refs(None, msg.msg_ref.clone()).encode(vsn)
+        }
         _ => msg.encode(vsn),
     }
 }
@@ -23,7 +25,10 @@ pub fn change_frame(vsn: Vsn, topic: &str, ids: &[u32], data_json: &str) -> Stri
             "{{\"topic\":{topic},\"event\":\"{}\",\"payload\":{payload},\"ref\":null}}",
             event::POSTGRES_CHANGES
         ),
-        Vsn::V2 => format!("[null,null,{topic},\"{}\",{payload}]", event::POSTGRES_CHANGES),
+        Vsn::V2 => format!(
+            "[null,null,{topic},\"{}\",{payload}]",
+            event::POSTGRES_CHANGES
+        ),
     }
 }
 
@@ -35,7 +40,11 @@ pub fn system(topic: &str, extension: &str, ok: bool, message: &str) -> Message 
         message: message.to_string(),
         channel: topic.strip_prefix("realtime:").unwrap_or(topic).to_string(),
     };
-    Message::new(topic, event::SYSTEM, serde_json::to_value(payload).unwrap_or_default())
+    Message::new(
+        topic,
+        event::SYSTEM,
+        serde_json::to_value(payload).unwrap_or_default(),
+    )
 }
 
 /// `phx_close` for a channel; `ref` is the join's ref, which is how clients tell channels apart.
@@ -53,8 +62,14 @@ mod tests {
         for vsn in [Vsn::V1, Vsn::V2] {
             let text = change_frame(vsn, "realtime:a\"b", &[5, 9], r#"{"type":"INSERT"}"#);
             let m = Message::decode(&text, vsn).unwrap();
-            assert_eq!((m.topic.as_str(), m.event.as_str()), ("realtime:a\"b", "postgres_changes"));
-            assert_eq!(m.payload, json!({"ids": [5, 9], "data": {"type": "INSERT"}}));
+            assert_eq!(
+                (m.topic.as_str(), m.event.as_str()),
+                ("realtime:a\"b", "postgres_changes")
+            );
+            assert_eq!(
+                m.payload,
+                json!({"ids": [5, 9], "data": {"type": "INSERT"}})
+            );
             assert_eq!(m.msg_ref, None);
         }
     }

@@ -67,17 +67,25 @@ impl Metrics {
 
     pub fn record_lag(&self, micros: u64) {
         self.poll_lag_micros_last.store(micros, Ordering::Relaxed);
-        self.poll_lag_micros_max.fetch_max(micros, Ordering::Relaxed);
+        self.poll_lag_micros_max
+            .fetch_max(micros, Ordering::Relaxed);
     }
 
     /// Prometheus text exposition; `connections` is the live count from the caps.
     pub fn render(&self, connections: u32) -> String {
         let mut out = String::with_capacity(4096);
-        let _ = writeln!(out, "# HELP syncstorm_realtime_connections websocket connections held right now");
+        let _ = writeln!(
+            out,
+            "# HELP syncstorm_realtime_connections websocket connections held right now"
+        );
         let _ = writeln!(out, "# TYPE syncstorm_realtime_connections gauge");
         let _ = writeln!(out, "syncstorm_realtime_connections {connections}");
         for ((name, help), value) in HELP.iter().zip(self.values()) {
-            let kind = if name.ends_with("_total") { "counter" } else { "gauge" };
+            let kind = if name.ends_with("_total") {
+                "counter"
+            } else {
+                "gauge"
+            };
             let _ = writeln!(out, "# HELP syncstorm_realtime_{name} {help}");
             let _ = writeln!(out, "# TYPE syncstorm_realtime_{name} {kind}");
             let _ = writeln!(out, "syncstorm_realtime_{name} {value}");

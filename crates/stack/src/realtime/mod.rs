@@ -51,7 +51,11 @@ pub struct RealtimeConfig {
 }
 
 impl RealtimeConfig {
-    pub fn new(database_url: impl Into<String>, jwt_secret: impl Into<String>, caps: RealtimeCaps) -> Self {
+    pub fn new(
+        database_url: impl Into<String>,
+        jwt_secret: impl Into<String>,
+        caps: RealtimeCaps,
+    ) -> Self {
         RealtimeConfig {
             database_url: database_url.into(),
             jwt_secret: jwt_secret.into(),
@@ -71,9 +75,13 @@ impl RealtimeConfig {
 pub enum RealtimeError {
     #[error("realtime could not connect to PostgreSQL: {0}")]
     Connect(#[source] tokio_postgres::Error),
-    #[error("realtime could not create its wal2json replication slot (needs wal_level = logical and the wal2json plugin): {0}")]
+    #[error(
+        "realtime could not create its wal2json replication slot (needs wal_level = logical and the wal2json plugin): {0}"
+    )]
     Slot(#[source] tokio_postgres::Error),
-    #[error("realtime could not prepare the database (catalog, types, authorization function): {0}")]
+    #[error(
+        "realtime could not prepare the database (catalog, types, authorization function): {0}"
+    )]
     Prepare(#[source] tokio_postgres::Error),
 }
 
@@ -110,27 +118,51 @@ impl Realtime {
     /// Creates the slot, loads the publication, installs the visibility check, and starts
     /// polling. Sockets can be served as soon as this returns.
     pub async fn start(config: RealtimeConfig) -> Result<Realtime, RealtimeError> {
+        Realtime::start_under(config, &CancellationToken::new()).await
+    }
+
+    /// Like [`Realtime::start`], stopping (sockets closed, polling ended) when `parent` is
+    /// cancelled; [`Realtime::stop`] still waits for the slot to be dropped.
+    pub async fn start_under(
+        config: RealtimeConfig,
+        parent: &CancellationToken,
+    ) -> Result<Realtime, RealtimeError> {
         let tasks = TaskTracker::new();
-        let slot = format!("syncstorm_rt_{}_{:08x}", std::process::id(), rand::random::<u32>());
+        let slot = format!(
+            "syncstorm_rt_{}_{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        );
         let poll_client = connect(&config.database_url, &tasks).await?;
-        poller::create_slot(&poll_client, &slot).await.map_err(RealtimeError::Slot)?;
-        let types = capture::load_type_names(&poll_client).await.map_err(RealtimeError::Prepare)?;
+        poller::create_slot(&poll_client, &slot)
+            .await
+            .map_err(RealtimeError::Slot)?;
+        let types = capture::load_type_names(&poll_client)
+            .await
+            .map_err(RealtimeError::Prepare)?;
         let catalog = catalog::Catalog::load(&poll_client, &config.publication)
             .await
             .map_err(RealtimeError::Prepare)?;
         let authz_client = connect(&config.database_url, &tasks).await?;
-        authz_client.batch_execute(authz::INSTALL_SQL).await.map_err(RealtimeError::Prepare)?;
+        authz_client
+            .batch_execute(authz::INSTALL_SQL)
+            .await
+            .map_err(RealtimeError::Prepare)?;
         let shared = Arc::new(Shared {
             caps: Arc::new(caps::Caps::new(config.caps)),
             metrics: metrics::Metrics::default(),
             registry: registry::Registry::default(),
             catalog: catalog::CatalogCell::default(),
-            cancel: CancellationToken::new(),
+            cancel: parent.child_token(),
             config,
         });
         shared.catalog.set(catalog);
         let (batches_tx, mut batches_rx) = mpsc::channel::<poller::Batch>(16);
-        let poller = poller::Poller { client: poll_client, slot: slot.clone(), types };
+        let poller = poller::Poller {
+            client: poll_client,
+            slot: slot.clone(),
+            types,
+        };
         tasks.spawn(poller.run(Arc::clone(&shared), batches_tx, shared.cancel.clone()));
         let dispatch_shared = Arc::clone(&shared);
         tasks.spawn(async move {
@@ -138,12 +170,26 @@ impl Realtime {
                 dispatch::dispatch(&dispatch_shared, &authz_client, &batch).await;
             }
         });
-        Ok(Realtime { shared, tasks, slot })
+        Ok(Realtime {
+            shared,
+            tasks,
+            slot,
+        })
     }
 
     /// `/realtime/v1/websocket` and `/metrics`.
     pub fn router(&self) -> axum::Router {
-        socket::router(Arc::clone(&self.shared))
+        self.websocket_router().merge(self.metrics_router())
+    }
+
+    /// `/realtime/v1/websocket` only (to mount behind an `apikey` gate).
+    pub fn websocket_router(&self) -> axum::Router {
+        socket::websocket_router(Arc::clone(&self.shared))
+    }
+
+    /// `GET /metrics` only.
+    pub fn metrics_router(&self) -> axum::Router {
+        socket::metrics_router(Arc::clone(&self.shared))
     }
 
     /// The probes in Prometheus text format.

@@ -26,13 +26,21 @@ pub struct Poller {
 pub async fn create_slot(client: &Client, slot: &str) -> Result<(), tokio_postgres::Error> {
     client.batch_execute("set timezone = 'UTC'").await?;
     client
-        .execute("select pg_create_logical_replication_slot($1, 'wal2json', true)", &[&slot])
+        .execute(
+            "select pg_create_logical_replication_slot($1, 'wal2json', true)",
+            &[&slot],
+        )
         .await?;
     Ok(())
 }
 
 impl Poller {
-    pub async fn run(mut self, shared: Arc<Shared>, out: mpsc::Sender<Batch>, cancel: CancellationToken) {
+    pub async fn run(
+        mut self,
+        shared: Arc<Shared>,
+        out: mpsc::Sender<Batch>,
+        cancel: CancellationToken,
+    ) {
         let mut catalog_at = Instant::now();
         loop {
             if catalog_at.elapsed() >= CATALOG_REFRESH {
@@ -85,10 +93,10 @@ impl Poller {
         let mut changes = Vec::with_capacity(rows.len());
         for row in &rows {
             let line: &str = row.get(0);
-            if self.names_unknown_type(line) {
-                if let Ok(types) = capture::load_type_names(&self.client).await {
-                    self.types = types;
-                }
+            if self.names_unknown_type(line)
+                && let Ok(types) = capture::load_type_names(&self.client).await
+            {
+                self.types = types;
             }
             match capture::decode(line, &catalog, &self.types) {
                 Ok(Some(change)) => changes.push(change),
@@ -98,7 +106,9 @@ impl Poller {
         }
         m.add(&m.poll_changes_total, changes.len() as u64);
         if let Some(newest) = changes.iter().map(|c| c.commit_time).max() {
-            let lag = (chrono::Utc::now() - newest).num_microseconds().unwrap_or(0);
+            let lag = (chrono::Utc::now() - newest)
+                .num_microseconds()
+                .unwrap_or(0);
             m.record_lag(lag.max(0) as u64);
         }
         Ok(changes)
@@ -108,7 +118,12 @@ impl Poller {
     fn names_unknown_type(&self, line: &str) -> bool {
         line.split("\"typeoid\":")
             .skip(1)
-            .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse::<u32>().ok())
+            .filter_map(|rest| {
+                rest.split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse::<u32>()
+                    .ok()
+            })
             .any(|oid| !self.types.contains_key(&oid))
     }
 }

@@ -96,10 +96,18 @@ impl Registry {
         let key = inner.next_key;
         match (sub.schema.as_str(), &sub.table) {
             (schema, Some(table)) if schema != "*" => {
-                let slot = inner.tables.entry((schema.to_string(), table.clone())).or_default();
+                let slot = inner
+                    .tables
+                    .entry((schema.to_string(), table.clone()))
+                    .or_default();
                 match sub.eq_index() {
                     Some((col, value)) => {
-                        slot.eq.entry(col).or_default().entry(value).or_default().insert(key);
+                        slot.eq
+                            .entry(col)
+                            .or_default()
+                            .entry(value)
+                            .or_default()
+                            .insert(key);
                     }
                     None => {
                         slot.plain.insert(key);
@@ -116,19 +124,23 @@ impl Registry {
 
     pub fn remove(&self, key: u64) {
         let mut inner = self.lock();
-        let Some(sub) = inner.subs.remove(&key) else { return };
+        let Some(sub) = inner.subs.remove(&key) else {
+            return;
+        };
         inner.wildcard.remove(&key);
         let index = sub.eq_index();
         let Some(table) = sub.table else { return };
-        let Some(slot) = inner.tables.get_mut(&(sub.schema, table)) else { return };
+        let Some(slot) = inner.tables.get_mut(&(sub.schema, table)) else {
+            return;
+        };
         slot.plain.remove(&key);
         let Some((col, value)) = index else { return };
-        if let Some(by_value) = slot.eq.get_mut(&col) {
-            if let Some(keys) = by_value.get_mut(&value) {
-                keys.remove(&key);
-                if keys.is_empty() {
-                    by_value.remove(&value);
-                }
+        if let Some(by_value) = slot.eq.get_mut(&col)
+            && let Some(keys) = by_value.get_mut(&value)
+        {
+            keys.remove(&key);
+            if keys.is_empty() {
+                by_value.remove(&value);
             }
         }
     }
@@ -161,7 +173,10 @@ impl Registry {
 impl Inner {
     fn matching(&self, change: &Change) -> Vec<Target> {
         let mut keys: Vec<u64> = self.wildcard.iter().copied().collect();
-        if let Some(slot) = self.tables.get(&(change.schema.clone(), change.table.clone())) {
+        if let Some(slot) = self
+            .tables
+            .get(&(change.schema.clone(), change.table.clone()))
+        {
             keys.extend(slot.plain.iter().copied());
             if let Some(record) = change.filter_record() {
                 for (col, by_value) in &slot.eq {

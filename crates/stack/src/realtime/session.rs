@@ -54,7 +54,12 @@ fn unable_to_subscribe(b: &PostgresChangeFilter) -> String {
 
 impl Session {
     pub fn new(shared: Arc<Shared>, outbox: Arc<Outbox>, socket_identity: Identity) -> Session {
-        Session { shared, outbox, socket_identity, channels: Vec::new() }
+        Session {
+            shared,
+            outbox,
+            socket_identity,
+            channels: Vec::new(),
+        }
     }
 
     fn encode(&self, msg: &Message) -> String {
@@ -64,14 +69,18 @@ impl Session {
     pub fn handle(&mut self, msg: Message) -> Reaction {
         let mut r = Reaction::default();
         if msg.topic == PHOENIX_TOPIC {
-            r.frames.push(self.encode(&msg.reply(ReplyStatus::Ok, json!({}))));
+            r.frames
+                .push(self.encode(&msg.reply(ReplyStatus::Ok, json!({}))));
             return r;
         }
         match msg.event.as_str() {
             event::JOIN => self.join(msg, &mut r),
-            _ if self.position(&msg.topic).is_none() => self.refuse(&msg, "unmatched topic", &mut r),
+            _ if self.position(&msg.topic).is_none() => {
+                self.refuse(&msg, "unmatched topic", &mut r)
+            }
             event::LEAVE => {
-                r.frames.push(self.encode(&msg.reply(ReplyStatus::Ok, json!({}))));
+                r.frames
+                    .push(self.encode(&msg.reply(ReplyStatus::Ok, json!({}))));
                 self.close_channel(&msg.topic, None, &mut r);
             }
             _ => self.channel_message(msg, &mut r),
@@ -89,7 +98,8 @@ impl Session {
     }
 
     fn join(&mut self, msg: Message, r: &mut Reaction) {
-        let m = &self.shared.metrics;
+        let shared = Arc::clone(&self.shared);
+        let m = &shared.metrics;
         let Some(name) = msg.topic.strip_prefix("realtime:") else {
             return self.refuse(&msg, "unmatched topic", r);
         };
@@ -132,7 +142,13 @@ impl Session {
         }
     }
 
-    fn accept_join(&mut self, msg: Message, bindings: Vec<PostgresChangeFilter>, identity: Identity, r: &mut Reaction) {
+    fn accept_join(
+        &mut self,
+        msg: Message,
+        bindings: Vec<PostgresChangeFilter>,
+        identity: Identity,
+        r: &mut Reaction,
+    ) {
         let m = &self.shared.metrics;
         m.add(&m.joins_total, 1);
         m.add(&m.channels_current, 1);
@@ -158,7 +174,10 @@ impl Session {
             let status = match self.subscriptions(&topic, &bindings, &identity) {
                 Ok(subs) => {
                     m.add(&m.subscriptions_current, subs.len() as u64);
-                    joined.keys = subs.into_iter().map(|s| self.shared.registry.add(s)).collect();
+                    joined.keys = subs
+                        .into_iter()
+                        .map(|s| self.shared.registry.add(s))
+                        .collect();
                     frame::system(&topic, "postgres_changes", true, reason::SUBSCRIBED)
                 }
                 Err(text) => frame::system(&topic, "postgres_changes", false, &text),
@@ -170,7 +189,12 @@ impl Session {
 
     /// Validates every binding against the publication; all or none, like Realtime's insert of
     /// the channel's subscription rows.
-    fn subscriptions(&self, topic: &Arc<str>, bindings: &[PostgresChangeFilter], identity: &Identity) -> Result<Vec<Sub>, String> {
+    fn subscriptions(
+        &self,
+        topic: &Arc<str>,
+        bindings: &[PostgresChangeFilter],
+        identity: &Identity,
+    ) -> Result<Vec<Sub>, String> {
         let catalog = self.shared.catalog.get();
         let one = |b: &PostgresChangeFilter| -> Option<Sub> {
             let event = match b.event.as_str() {
@@ -187,7 +211,10 @@ impl Session {
             let table = b.table.clone().filter(|t| t != "*");
             if let Some(t) = &table {
                 let info = catalog.get(&b.schema, t)?;
-                if filter.as_ref().is_some_and(|f| !info.columns.contains(&f.column)) {
+                if filter
+                    .as_ref()
+                    .is_some_and(|f| !info.columns.contains(&f.column))
+                {
                     return None;
                 }
             }
@@ -202,11 +229,15 @@ impl Session {
                 claims: Arc::clone(&identity.claims),
             })
         };
-        bindings.iter().map(|b| one(b).ok_or_else(|| unable_to_subscribe(b))).collect()
+        bindings
+            .iter()
+            .map(|b| one(b).ok_or_else(|| unable_to_subscribe(b)))
+            .collect()
     }
 
     fn channel_message(&mut self, msg: Message, r: &mut Reaction) {
-        let m = &self.shared.metrics;
+        let shared = Arc::clone(&self.shared);
+        let m = &shared.metrics;
         m.add(&m.channel_events_total, 1);
         if !self.shared.caps.try_channel_event() {
             m.add(&m.channel_events_refused_total, 1);
@@ -222,7 +253,9 @@ impl Session {
         let Some(token) = msg.payload.get("access_token").and_then(Value::as_str) else {
             return;
         };
-        let Some(i) = self.position(&msg.topic) else { return };
+        let Some(i) = self.position(&msg.topic) else {
+            return;
+        };
         if token.starts_with("sb_") {
             return;
         }
@@ -230,7 +263,9 @@ impl Session {
             Ok(id) if id.fingerprint == self.channels[i].fingerprint => {}
             Ok(id) => {
                 let joined = &mut self.channels[i];
-                self.shared.registry.set_claims(&joined.keys, Arc::clone(&id.claims));
+                self.shared
+                    .registry
+                    .set_claims(&joined.keys, Arc::clone(&id.claims));
                 joined.exp = id.exp;
                 joined.fingerprint = id.fingerprint;
             }
@@ -240,12 +275,16 @@ impl Session {
 
     /// Removes a channel; with an error, first pushes it as a `system` message.
     fn close_channel(&mut self, topic: &str, error: Option<(&str, String)>, r: &mut Reaction) {
-        let Some(i) = self.position(topic) else { return };
+        let Some(i) = self.position(topic) else {
+            return;
+        };
         let joined = self.channels.remove(i);
         if let Some((extension, text)) = error {
-            r.frames.push(self.encode(&frame::system(topic, extension, false, &text)));
+            r.frames
+                .push(self.encode(&frame::system(topic, extension, false, &text)));
         }
-        r.frames.push(self.encode(&frame::close(topic, joined.join_ref.as_deref())));
+        r.frames
+            .push(self.encode(&frame::close(topic, joined.join_ref.as_deref())));
         self.forget(joined);
     }
 
@@ -254,7 +293,8 @@ impl Session {
         for key in &joined.keys {
             self.shared.registry.remove(*key);
         }
-        m.subscriptions_current.fetch_sub(joined.keys.len() as u64, Ordering::Relaxed);
+        m.subscriptions_current
+            .fetch_sub(joined.keys.len() as u64, Ordering::Relaxed);
         m.channels_current.fetch_sub(1, Ordering::Relaxed);
     }
 

@@ -20,10 +20,16 @@ use syncstorm_wire::phoenix::{Message, Vsn};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-/// Realtime's routes, ready to merge into the stack's server.
-pub fn router(shared: Arc<Shared>) -> Router {
+/// `/realtime/v1/websocket` (behind the stack's `apikey` gate, as behind Kong).
+pub fn websocket_router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/realtime/v1/websocket", get(upgrade))
+        .with_state(shared)
+}
+
+/// `GET /metrics` (open, for the harness's probes).
+pub fn metrics_router(shared: Arc<Shared>) -> Router {
+    Router::new()
         .route("/metrics", get(metrics))
         .with_state(shared)
 }
@@ -83,7 +89,13 @@ fn instant_at(unix_secs: i64) -> Instant {
 }
 
 /// One socket's life: frames in, queued frames out, idle timeout, token expiry, shutdown.
-async fn serve(mut ws: WebSocket, shared: Arc<Shared>, _place: ConnectionPlace, identity: Identity, vsn: Vsn) {
+async fn serve(
+    mut ws: WebSocket,
+    shared: Arc<Shared>,
+    _place: ConnectionPlace,
+    identity: Identity,
+    vsn: Vsn,
+) {
     let (tx, mut rx) = mpsc::channel(shared.config.outbox_capacity);
     let outbox = Arc::new(Outbox { tx, vsn });
     let mut session = Session::new(Arc::clone(&shared), outbox, identity);

@@ -41,9 +41,9 @@ impl TokenError {
 }
 
 fn fingerprint(token: &str) -> u64 {
-    token
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    token.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Verifies an HS256/384/512 token signed with `secret`; needs `role` and `exp` > `now`.
@@ -54,12 +54,12 @@ pub fn verify(secret: &str, token: &str, now: i64) -> Result<Identity, TokenErro
     validation.validate_aud = false;
     validation.required_spec_claims.clear();
     let key = DecodingKey::from_secret(secret.as_bytes());
-    let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation).map_err(|e| {
-        match e.kind() {
+    let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation).map_err(
+        |e| match e.kind() {
             ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => TokenError::Signature,
             _ => TokenError::Malformed,
-        }
-    })?;
+        },
+    )?;
     let claims = data.claims;
     let role = claims.get("role").and_then(Value::as_str);
     let exp = claims.get("exp").and_then(Value::as_i64);
@@ -69,10 +69,17 @@ pub fn verify(secret: &str, token: &str, now: i64) -> Result<Identity, TokenErro
     if exp <= now {
         return Err(TokenError::Expired(now - exp));
     }
-    let sub = claims.get("sub").and_then(Value::as_str).map(str::to_string);
+    let sub = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let json = Value::Object(claims.clone()).to_string();
     Ok(Identity {
-        claims: Arc::new(SubClaims { role: role.to_string(), sub, json }),
+        claims: Arc::new(SubClaims {
+            role: role.to_string(),
+            sub,
+            json,
+        }),
         exp,
         fingerprint: fingerprint(token),
     })
@@ -90,7 +97,10 @@ mod tests {
 
     #[test]
     fn refusals_carry_realtimes_reasons() {
-        let ok = sign("s", serde_json::json!({"role": "authenticated", "sub": "u1", "exp": 200}));
+        let ok = sign(
+            "s",
+            serde_json::json!({"role": "authenticated", "sub": "u1", "exp": 200}),
+        );
         let id = verify("s", &ok, 100).unwrap();
         assert_eq!(id.claims.role, "authenticated");
         assert_eq!((id.claims.sub.as_deref(), id.exp), (Some("u1"), 200));
@@ -98,9 +108,18 @@ mod tests {
             verify("s", &ok, 230).unwrap_err().join_reason(),
             "InvalidJWTToken: Token has expired 30 seconds ago"
         );
-        assert_eq!(verify("other", &ok, 100).unwrap_err(), TokenError::Signature);
-        assert_eq!(verify("s", "garbage", 100).unwrap_err(), TokenError::Malformed);
+        assert_eq!(
+            verify("other", &ok, 100).unwrap_err(),
+            TokenError::Signature
+        );
+        assert_eq!(
+            verify("s", "garbage", 100).unwrap_err(),
+            TokenError::Malformed
+        );
         let no_role = sign("s", serde_json::json!({"exp": 200}));
-        assert_eq!(verify("s", &no_role, 100).unwrap_err(), TokenError::MissingClaims);
+        assert_eq!(
+            verify("s", &no_role, 100).unwrap_err(),
+            TokenError::MissingClaims
+        );
     }
 }
