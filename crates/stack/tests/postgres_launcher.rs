@@ -120,10 +120,15 @@ const DIR_LINE: &str = "CLUSTER_DIR=";
 
 #[tokio::test]
 async fn child_process_body() {
-    let Ok(mode) = std::env::var(CHILD_ENV) else {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
         return; // only meaningful when spawned by the tests below
     };
-    let cluster = Cluster::start(ClusterOptions::default()).await.unwrap();
+    let (mode, parent) = spec.split_once(':').unwrap();
+    let opts = ClusterOptions {
+        run_dir: Some(PathBuf::from(parent)),
+        ..ClusterOptions::default()
+    };
+    let cluster = Cluster::start(opts).await.unwrap();
     println!("{DIR_LINE}{}", cluster.dir().display());
     if mode == "panic" {
         panic!("deliberate panic while holding a cluster");
@@ -133,8 +138,10 @@ async fn child_process_body() {
 }
 
 /// Runs `child_process_body` in a fresh test process; returns it once it reports its
-/// cluster directory (its cluster accepts connections by then).
-fn spawn_child(mode: &str) -> (Child, PathBuf) {
+/// cluster directory (its cluster accepts connections by then). The cluster lives under a
+/// private parent, so no other process's stale-directory sweep can stop it: what stops it
+/// is this process's doing alone.
+fn spawn_child(mode: &str, parent: &Path) -> (Child, PathBuf) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -142,7 +149,7 @@ fn spawn_child(mode: &str) -> (Child, PathBuf) {
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(CHILD_ENV, mode)
+        .env(CHILD_ENV, format!("{mode}:{}", parent.display()))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -160,7 +167,8 @@ fn spawn_child(mode: &str) -> (Child, PathBuf) {
 
 #[test]
 fn a_panicking_owner_leaves_no_server_behind() {
-    let (mut child, dir) = spawn_child("panic");
+    let parent = tempfile::tempdir().unwrap();
+    let (mut child, dir) = spawn_child("panic", parent.path());
     let status = child.wait().unwrap();
     assert!(!status.success(), "the child was meant to panic");
     assert!(processes_using(&dir).is_empty());
@@ -169,7 +177,8 @@ fn a_panicking_owner_leaves_no_server_behind() {
 
 #[test]
 fn a_killed_owner_leaves_no_server_behind() {
-    let (mut child, dir) = spawn_child("wait");
+    let parent = tempfile::tempdir().unwrap();
+    let (mut child, dir) = spawn_child("wait", parent.path());
     assert!(!processes_using(&dir).is_empty());
     child.kill().unwrap(); // SIGKILL: no destructor, no atexit hook
     child.wait().unwrap();
