@@ -40,10 +40,12 @@ pub struct Chart {
     pub y_label: String,
     pub lines: Vec<Line>,
     pub limit: Option<(f64, String)>,
+    /// The x axis ends here at least (the run's length), so charts of one run line up.
+    pub x_end: Option<f64>,
 }
 
-const WIDTH: u32 = 560;
-const HEIGHT: u32 = 250;
+const WIDTH: u32 = 480;
+const HEIGHT: u32 = 230;
 
 impl Chart {
     pub fn new(title: impl Into<String>, y_label: impl Into<String>) -> Self {
@@ -90,11 +92,13 @@ impl Chart {
         if let Some((cap, _)) = &self.limit {
             y_max = y_max.max(*cap);
         }
+        x_min = x_min.min(0.0);
+        x_max = x_max.max(self.x_end.unwrap_or(0.0));
         if x_max <= x_min {
             x_max = x_min + 1.0;
         }
         let y_max = if y_max <= 0.0 { 1.0 } else { y_max * 1.08 };
-        (x_min.min(0.0).max(x_min), x_max, y_max)
+        (x_min, x_max, y_max)
     }
 
     fn draw(&self, out: &mut String) -> Result<(), Box<dyn std::error::Error + '_>> {
@@ -102,18 +106,14 @@ impl Chart {
         let root = SVGBackend::with_string(out, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption(
-                &self.title,
-                ("sans-serif", 15).into_font().color(&RGBColor(30, 30, 30)),
-            )
-            .margin(8)
+            .margin(10)
             .x_label_area_size(32)
             .y_label_area_size(56)
             .build_cartesian_2d(x_min..x_max, 0.0..y_max)?;
         chart
             .configure_mesh()
-            .light_line_style(RGBColor(238, 238, 238))
-            .bold_line_style(RGBColor(225, 225, 225))
+            .light_line_style(RGBColor(240, 240, 240))
+            .bold_line_style(RGBColor(226, 226, 226))
             .axis_style(RGBColor(160, 160, 160))
             .x_desc("seconds since start")
             .y_desc(&self.y_label)
@@ -124,54 +124,91 @@ impl Chart {
             .label_style(("sans-serif", 11))
             .draw()?;
         for (i, line) in self.lines.iter().enumerate() {
-            let colour = PALETTE[i % PALETTE.len()];
-            let style = colour.stroke_width(2);
+            let style = PALETTE[i % PALETTE.len()].stroke_width(2);
             let points = line.points.iter().copied();
-            let drawn = if line.dashed {
-                chart.draw_series(DashedLineSeries::new(points, 6, 4, style))?
+            if line.dashed {
+                chart.draw_series(DashedLineSeries::new(points, 6, 4, style))?;
             } else {
-                chart.draw_series(LineSeries::new(points, style))?
-            };
-            drawn.label(line.name.as_str()).legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2))
-            });
+                chart.draw_series(LineSeries::new(points, style))?;
+            }
         }
-        if let Some((cap, label)) = &self.limit {
-            let style = CAP_COLOUR.stroke_width(1);
-            chart
-                .draw_series(DashedLineSeries::new(
-                    [(x_min, *cap), (x_max, *cap)],
-                    8,
-                    5,
-                    style,
-                ))?
-                .label(label.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
+        if let Some((cap, _)) = &self.limit {
+            let style = CAP_COLOUR.stroke_width(2);
+            let ends = [(x_min, *cap), (x_max, *cap)];
+            chart.draw_series(DashedLineSeries::new(ends, 8, 5, style))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
-            .label_font(("sans-serif", 11))
-            .draw()?;
         root.present()?;
         Ok(())
     }
+
+    /// The legend as HTML: (name, CSS colour, dashed) per line, then the limit if any.
+    pub fn legend(&self) -> Vec<(String, String, bool)> {
+        let css = |c: RGBColor| format!("rgb({},{},{})", c.0, c.1, c.2);
+        let mut out: Vec<(String, String, bool)> = self
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.name.clone(), css(PALETTE[i % PALETTE.len()]), l.dashed))
+            .collect();
+        if let Some((_, label)) = &self.limit {
+            out.push((label.clone(), css(CAP_COLOUR), true));
+        }
+        out
+    }
 }
 
-/// 1234 → "1.2k", 0.25 → "0.25": axis labels that fit.
+/// 1234 → "1.2k", 0.25 → "0.25", 8.0 → "8": axis labels that fit.
 pub fn short_number(v: f64) -> String {
     let a = v.abs();
+    let trimmed = |text: String| {
+        if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.').to_owned()
+        } else {
+            text
+        }
+    };
     if a >= 1e6 {
-        format!("{:.1}M", v / 1e6)
-    } else if a >= 1e4 {
-        format!("{:.0}k", v / 1e3)
+        trimmed(format!("{:.1}", v / 1e6)) + "M"
     } else if a >= 1e3 {
-        format!("{:.1}k", v / 1e3)
-    } else if a >= 10.0 || a == 0.0 {
+        trimmed(format!("{:.1}", v / 1e3)) + "k"
+    } else if a >= 10.0 {
         format!("{v:.0}")
     } else {
-        format!("{v:.2}")
+        trimmed(format!("{v:.2}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axis_numbers_are_short() {
+        let cases = [
+            (0.0, "0"),
+            (8.0, "8"),
+            (0.25, "0.25"),
+            (0.2, "0.2"),
+            (450.0, "450"),
+            (1500.0, "1.5k"),
+            (12_000.0, "12k"),
+            (2.5e6, "2.5M"),
+        ];
+        for (v, text) in cases {
+            assert_eq!(short_number(v), text);
+        }
+    }
+
+    #[test]
+    fn a_chart_without_points_draws_nothing_and_one_with_points_draws_svg() {
+        let empty = Chart::new("t", "ms").line(Line::new("p99", vec![]));
+        assert!(empty.to_svg().is_none());
+        let chart = Chart::new("t", "ms")
+            .line(Line::new("p99", vec![(0.0, 1.0), (1.0, 2.0)]))
+            .limit(5.0, "cap");
+        let svg = chart.to_svg().unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("<polyline"));
+        assert!(!svg.contains("http://"));
+        assert_eq!(chart.legend().len(), 2);
     }
 }

@@ -31,7 +31,11 @@ pub fn render_compare(a: &RunResult, b: &RunResult, labels: (&str, &str)) -> Str
         &(figures(a, b) + &verdicts(a, b)),
     ));
     body.push_str(&section("operations", "Percentiles", &percentiles(a, b)));
-    body.push_str(&section("charts", "Over time", &chart_grid(&charts(a, b))));
+    body.push_str(&section(
+        "charts",
+        "Over time",
+        &chart_grid(&charts(a, b), a.duration_s.max(b.duration_s)),
+    ));
     page(
         &format!("syncstorm · {} vs {}", a.scenario.name, b.scenario.name),
         &body,

@@ -36,6 +36,8 @@ pub fn count(n: u64) -> String {
 pub fn ms(v: f64) -> String {
     if v >= 10_000.0 {
         format!("{:.1} s", v / 1000.0)
+    } else if v >= 1_000.0 {
+        format!("{:.2} s", v / 1000.0)
     } else if v >= 100.0 {
         format!("{v:.0} ms")
     } else if v >= 1.0 {
@@ -95,21 +97,32 @@ pub fn section(id: &str, title: &str, body: &str) -> String {
     )
 }
 
-/// Charts in a two-column grid; a chart with no data says so.
-pub fn chart_grid(charts: &[super::charts::Chart]) -> String {
+/// Charts in a two-column grid, each with an HTML title and legend; a chart with no data
+/// says so.
+pub fn chart_grid(charts: &[super::charts::Chart], run_seconds: f64) -> String {
     let mut out = String::from("<div class=\"charts\">");
     for chart in charts {
+        let mut chart = chart.clone();
+        chart.x_end = Some(chart.x_end.unwrap_or(0.0).max(run_seconds));
+        let _ = write!(
+            out,
+            "<figure><figcaption>{}</figcaption>",
+            esc(&chart.title)
+        );
         match chart.to_svg() {
             Some(svg) => {
-                let _ = write!(out, "<figure>{svg}</figure>");
+                out.push_str("<div class=\"legend\">");
+                for (name, colour, dashed) in chart.legend() {
+                    let class = if dashed { "swatch dashed" } else { "swatch" };
+                    let _ = write!(
+                        out,
+                        "<span><i class=\"{class}\" style=\"border-color:{colour}\"></i>{}</span>",
+                        esc(&name)
+                    );
+                }
+                let _ = write!(out, "</div>{svg}</figure>");
             }
-            None => {
-                let _ = write!(
-                    out,
-                    "<figure class=\"empty\"><figcaption>{}</figcaption><p>No data recorded for this chart.</p></figure>",
-                    esc(&chart.title)
-                );
-            }
+            None => out.push_str("<p class=\"note\">No data recorded for this chart.</p></figure>"),
         }
     }
     out.push_str("</div>");
@@ -150,7 +163,7 @@ table{border-collapse:collapse;width:100%;margin:8px 0 4px;font-variant-numeric:
 th,td{text-align:left;padding:6px 10px;border-bottom:1px solid var(--line);vertical-align:top}
 th{font-size:12px;text-transform:uppercase;letter-spacing:.03em;color:var(--muted);background:#fafbfc}
 td.num,th.num{text-align:right}
-table.nums td:not(:first-child){text-align:right}
+table.nums td:not(:first-child),table.nums th:not(:first-child){text-align:right}
 .badge{display:inline-block;border-radius:10px;padding:1px 9px;font-size:12px;font-weight:600;white-space:nowrap}
 .badge.pass,.badge.not-observed{background:var(--okbg);color:var(--ok)}
 .badge.fail,.badge.confirmed{background:var(--badbg);color:var(--bad)}
@@ -162,11 +175,17 @@ table.nums td:not(:first-child){text-align:right}
 .risk.not-observed{border-left-color:var(--ok)}
 .verdict{font-size:15px;margin:0 0 10px}
 .evidence{margin:0 0 8px;padding-left:18px}
-.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(540px,1fr));gap:12px;margin-top:10px}
-figure{margin:0;border:1px solid var(--line);border-radius:6px;padding:6px;background:#fff;overflow:hidden}
+.charts{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:14px;margin-top:12px}
+@media (max-width:900px){.charts{grid-template-columns:1fr}}
+figure{margin:0;border:1px solid var(--line);border-radius:6px;padding:10px 10px 4px;background:#fff;overflow:hidden}
+figcaption{font-weight:600;font-size:13px;margin:0 0 4px 4px}
 figure svg{width:100%;height:auto;display:block}
-figure.empty{display:flex;flex-direction:column;justify-content:center;min-height:120px;color:var(--muted);padding:14px}
-figure.empty figcaption{font-weight:600;color:var(--ink)}
+figure .note{margin:30px 4px}
+.legend{display:flex;flex-wrap:wrap;gap:4px 14px;font-size:12px;color:var(--muted);margin:0 0 2px 4px}
+.legend span{display:inline-flex;align-items:center;gap:5px}
+.swatch{display:inline-block;width:16px;height:0;border-top:3px solid}
+.swatch.dashed{border-top-style:dashed}
+table.risks td:first-child{white-space:nowrap}
 .note{color:var(--muted);font-size:13px}
 .warnbox{background:var(--warnbg);color:var(--warn);border-radius:6px;padding:10px 14px;margin:8px 0}
 pre{background:#f3f5f8;border:1px solid var(--line);border-radius:6px;padding:12px;overflow:auto;font-size:12px;max-height:520px}

@@ -25,7 +25,7 @@ pub fn render_html(r: &RunResult) -> String {
     let mut body = summary::header(r);
     body.push_str(&summary::summary(r, &findings));
     for f in &findings {
-        body.push_str(&sections::risk(f));
+        body.push_str(&sections::risk(f, r.duration_s));
     }
     body.push_str(&sections::latency(r));
     body.push_str(&sections::throughput(r));

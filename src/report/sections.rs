@@ -15,7 +15,7 @@ use crate::result::RunResult;
 const KEY_OPS: [&str; 4] = [op::TOKEN_CHECK, op::PUSH, op::PULL, op::SYNC];
 const MAX_LATENCY_CHARTS: usize = 6;
 
-pub fn risk(f: &Finding) -> String {
+pub fn risk(f: &Finding, run_seconds: f64) -> String {
     let mut body = format!(
         "<p class=\"verdict\"><span class=\"badge {}\">{}</span> {}</p>",
         f.verdict.class(),
@@ -34,7 +34,7 @@ pub fn risk(f: &Finding) -> String {
         }
         body.push_str("</ul>");
     }
-    body.push_str(&chart_grid(&f.charts));
+    body.push_str(&chart_grid(&f.charts, run_seconds));
     let html = section(
         &format!("risk-{}", f.number),
         &format!("Risk {}: {}", f.number, f.title),
@@ -79,7 +79,7 @@ pub fn latency(r: &RunResult) -> String {
     let body = if charts.is_empty() {
         "<p class=\"note\">No operations were recorded.</p>".into()
     } else {
-        chart_grid(&charts)
+        chart_grid(&charts, r.duration_s)
     };
     section("latency", "Latency percentiles over time", &body)
 }
@@ -108,7 +108,7 @@ pub fn throughput(r: &RunResult) -> String {
             "offline devices",
             per_second(r, |p| p.gauge(gauge::DEVICES_OFFLINE) as f64),
         ));
-    let mut body = chart_grid(&[ops, levels]);
+    let mut body = chart_grid(&[ops, levels], r.duration_s);
     if !r.errors_by_kind.is_empty() {
         let rows: Vec<Vec<String>> = r
             .errors_by_kind
@@ -194,7 +194,10 @@ pub fn server(r: &RunResult) -> String {
         count(r.probes.samples.len() as u64),
         count(r.probes.failed_samples)
     );
-    body.push_str(&chart_grid(&[conns, wait_chart, pool_chart, rt_chart]));
+    body.push_str(&chart_grid(
+        &[conns, wait_chart, pool_chart, rt_chart],
+        r.duration_s,
+    ));
     section(
         "server",
         "Server side: connections, locks, pools, realtime",
@@ -277,7 +280,7 @@ pub fn generator(r: &RunResult) -> String {
             .line(Line::new("lag", health.lag.clone()));
         let rss = Chart::new("Generator memory (all workers)", "MiB")
             .line(Line::new("RSS", health.rss_mib.clone()));
-        body.push_str(&chart_grid(&[cpu, lag, rss]));
+        body.push_str(&chart_grid(&[cpu, lag, rss], r.duration_s));
     }
     section("generator", "Generator health", &body)
 }

@@ -38,12 +38,11 @@ pub fn merge_shards(shards: &[RunResult]) -> Result<RunResult, ResultError> {
     merged.operations = merge_operations(shards)?;
     merged.errors_by_kind = sum_maps(shards.iter().map(|s| &s.errors_by_kind));
     merged.counters = sum_maps(shards.iter().map(|s| &s.counters));
-    merged.timeseries = TimeSeries::default();
-    for s in shards {
-        merged
-            .timeseries
-            .merge(&s.timeseries, offset(s).round() as u64)?;
-    }
+    let parts: Vec<(&TimeSeries, u64)> = shards
+        .iter()
+        .map(|s| (&s.timeseries, offset(s).round() as u64))
+        .collect();
+    merged.timeseries = TimeSeries::merge_many(&parts)?;
     merged.peak = merged_peak(shards, &merged.timeseries);
     merged.oracle = merge_oracle(shards);
     merged.status = merged_status(shards);

@@ -121,20 +121,31 @@ impl TimeSeries {
     /// Merges another shard's series into this one, shifting it by `offset_s` seconds (its
     /// start relative to ours). Points of the same second merge exactly.
     pub fn merge(&mut self, other: &TimeSeries, offset_s: u64) -> Result<(), MetricsError> {
+        *self = TimeSeries::merge_many(&[(&*self, 0), (other, offset_s)])?;
+        Ok(())
+    }
+
+    /// Merges many series at once, each shifted by its offset in seconds; every histogram is
+    /// decoded and encoded once, however many series there are.
+    pub fn merge_many(parts: &[(&TimeSeries, u64)]) -> Result<TimeSeries, MetricsError> {
         let mut by_t: BTreeMap<u64, Snapshot> = BTreeMap::new();
-        for p in &self.points {
-            by_t.insert(p.t, p.to_snapshot()?);
+        for (series, offset_s) in parts {
+            for p in &series.points {
+                let snap = p.to_snapshot()?;
+                by_t.entry(p.t + offset_s).or_default().merge(&snap)?;
+            }
         }
-        for p in &other.points {
-            let snap = p.to_snapshot()?;
-            by_t.entry(p.t + offset_s).or_default().merge(&snap)?;
-        }
-        self.points = by_t
+        let points = by_t
             .iter()
             .map(|(t, s)| SeriesPoint::of(*t, s))
             .collect::<Result<_, _>>()?;
-        self.interval_s = self.interval_s.max(other.interval_s).max(1);
-        Ok(())
+        let interval_s = parts
+            .iter()
+            .map(|(s, _)| s.interval_s)
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        Ok(TimeSeries { interval_s, points })
     }
 
     /// The highest level a gauge reached.

@@ -5,7 +5,7 @@ use syncstorm_metrics::{counter, gauge, op};
 use super::{Finding, Verdict, join_clauses};
 use crate::report::charts::{Chart, Line};
 use crate::report::html::{count, ms, pct};
-use crate::report::series::{max_of, op_per_second, op_where, per_sample, per_second, quantile_ms};
+use crate::report::series::{max_of, op_per_second, op_where, per_sample, quantile_ms};
 use crate::result::RunResult;
 
 const CLAIM: &str = "When a user uploads thousands of transactions at once, row-level locking can slow other users' sync requests.";
@@ -105,6 +105,9 @@ pub fn assess(r: &RunResult) -> Finding {
             "Peak lock waits (Lock:transactionid + Lock:tuple): {lock_waits}; peak blocked sessions: {blocked}."
         ),
     ];
+    if let Some(window) = import_window(r) {
+        finding.evidence.push(window);
+    }
     if let Some(b) = r.operations.get(op::BULK_PUSH) {
         finding.evidence.push(format!(
             "Import batches: {} sent, {} failed; p99 {}.",
@@ -119,6 +122,23 @@ pub fn assess(r: &RunResult) -> Finding {
             .push("No server probes were taken, so lock waits are not shown.".into());
     }
     finding
+}
+
+/// "Imports ran from 54 s to 72 s (18 s with an import running)."
+fn import_window(r: &RunResult) -> Option<String> {
+    let seconds: Vec<u64> = r
+        .timeseries
+        .points
+        .iter()
+        .filter(|p| p.gauge(gauge::BULK_IMPORTS_RUNNING) > 0)
+        .map(|p| p.t)
+        .collect();
+    let (first, last) = (seconds.first()?, seconds.last()?);
+    Some(format!(
+        "Imports ran from {first} s to {} s ({} s with an import running).",
+        last + 1,
+        seconds.len()
+    ))
 }
 
 fn lock_waits(s: &crate::result::ProbeSample) -> u32 {
@@ -155,9 +175,5 @@ fn charts(r: &RunResult) -> Vec<Chart> {
             "bulk batch p99",
             op_per_second(r, op::BULK_PUSH, |o| o.p99_ms),
         ));
-    let imports = Chart::new("Bulk imports running", "imports").line(Line::new(
-        "imports running",
-        per_second(r, |p| p.gauge(gauge::BULK_IMPORTS_RUNNING) as f64),
-    ));
-    vec![locks, push, imports]
+    vec![locks, push]
 }
