@@ -19,7 +19,8 @@ use crate::swarm::faults::{mix, unit};
 pub const SIGNUP_CONCURRENCY: usize = 16;
 /// Users whose rows go into one SQL round trip.
 const ROW_BATCH_USERS: usize = 200;
-/// Seeded rows carry `updated_at` spread over this many days before now.
+/// Seeded rows carry `updated_at` spread over this many days before now. Data columns follow
+/// `syncstorm_device::row::data_column` (`name` = "wallet 123", `amount` in cents).
 const HISTORY_DAYS: i64 = 30;
 
 #[derive(Debug, thiserror::Error)]
@@ -272,19 +273,19 @@ pub async fn seed_rows(
 async fn insert_batch(db: &tokio_postgres::Client, b: &Batch) -> Result<(), tokio_postgres::Error> {
     let tx = format!(
         "insert into public.wallets (id, user_id, name, updated_at) \
-         select i, u, 'wallet', {AT} from unnest($1::uuid[], $2::uuid[], $3::int8[]) as x(i, u, a)"
+         select i, u, 'wallet ' || (a % 100000), {AT} from unnest($1::uuid[], $2::uuid[], $3::int8[]) as x(i, u, a)"
     );
     db.execute(&tx, &[&b.wallets.0, &b.wallets.1, &b.wallets.2])
         .await?;
     let ch = format!(
         "insert into public.channels (id, user_id, wallet_id, name, updated_at) \
-         select i, u, w, 'channel', {AT} from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[]) as x(i, u, w, a)"
+         select i, u, w, 'channel ' || (a % 100000), {AT} from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[]) as x(i, u, w, a)"
     );
     let c = &b.channels;
     db.execute(&ch, &[&c.0, &c.1, &c.2, &c.3]).await?;
     let cat = format!(
         "insert into public.categories_user (id, user_id, name, updated_at) \
-         select i, u, 'category', {AT} from unnest($1::uuid[], $2::uuid[], $3::int8[]) as x(i, u, a)"
+         select i, u, 'category ' || (a % 100000), {AT} from unnest($1::uuid[], $2::uuid[], $3::int8[]) as x(i, u, a)"
     );
     db.execute(&cat, &[&b.categories.0, &b.categories.1, &b.categories.2])
         .await?;

@@ -34,6 +34,9 @@ pub struct BudgetInput {
     pub ws_destinations: u64,
     /// Connections the server side can accept (fds of the stack processes), if known.
     pub server_capacity: Option<u64>,
+    /// HTTP and websockets go to the same address:port (one API origin, like Supabase's),
+    /// so they draw on the same ephemeral ports.
+    pub same_destination: bool,
 }
 
 /// One thing that is short, with the numbers and the fix.
@@ -147,10 +150,15 @@ pub fn check(input: &BudgetInput) -> Result<Budget, Vec<Shortfall>> {
         });
     }
     let ports = input.ephemeral_ports.max(1);
-    for (what, connections, destinations) in [
-        ("HTTP", http_connections, input.http_destinations),
-        ("websocket", ws_connections, input.ws_destinations),
-    ] {
+    let kinds = if input.same_destination {
+        vec![("HTTP and websocket", sockets, input.http_destinations)]
+    } else {
+        vec![
+            ("HTTP", http_connections, input.http_destinations),
+            ("websocket", ws_connections, input.ws_destinations),
+        ]
+    };
+    for (what, connections, destinations) in kinds {
         if connections > ports * destinations {
             short.push(Shortfall::Ports {
                 what,
@@ -245,6 +253,7 @@ mod tests {
             http_destinations: 4,
             ws_destinations: 4,
             server_capacity: None,
+            same_destination: false,
         }
     }
 
@@ -286,6 +295,22 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("listen on 2 loopback addresses"), "{text}");
+    }
+
+    #[test]
+    fn one_origin_pools_http_and_websockets_on_the_same_ports() {
+        let mut shared = input(20_000, 3);
+        shared.same_destination = true;
+        shared.http_destinations = 1;
+        let short = check(&shared).unwrap_err();
+        assert_eq!(short.len(), 1);
+        let text = short[0].to_string();
+        assert!(
+            text.starts_with("40,000 HTTP and websocket connections need 40,000 ephemeral ports"),
+            "{text}"
+        );
+        shared.http_destinations = 2;
+        assert_eq!(check(&shared).unwrap().sockets, 40_000);
     }
 
     #[test]

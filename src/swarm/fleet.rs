@@ -22,14 +22,18 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::faults::{self, NetworkPlan};
-use crate::driver::{
-    self, Clock, DeviceRun, DeviceTask, DriverConfig, Input, Metrics,
-};
+use crate::driver::{self, Clock, DeviceRun, DeviceTask, DriverConfig, Input, Metrics};
 use crate::population;
 
 /// Inputs queued per device; when full the event is dropped and counted (user events are
 /// triggers: one pending trigger already makes the device sync again).
 const INPUT_CAPACITY: usize = 16;
+/// Counter: open-model arrivals delivered to their device.
+pub const ARRIVALS: &str = "arrivals";
+/// Counter: total delivery delay of open-model arrivals behind their intended instant, ms.
+pub const ARRIVAL_LAG_MS_TOTAL: &str = "arrival_lag_ms_total";
+/// An arrival delivered later than this behind its intended instant counts as late.
+pub const LATE_ARRIVAL: Duration = Duration::from_millis(10);
 /// Recorders shared by a worker's devices (device `d` records into cohort `d % COHORTS`).
 pub const COHORTS: usize = 32;
 
@@ -116,6 +120,16 @@ impl Recorders {
         }
     }
 
+    /// An open-model arrival delivered `lag` after its intended instant.
+    pub fn record_arrival(&self, device: u64, lag: Duration) {
+        let cohort = &self.cohorts[device as usize % COHORTS];
+        cohort.count(ARRIVALS, 1);
+        cohort.count(ARRIVAL_LAG_MS_TOTAL, lag.as_millis() as u64);
+        if lag > LATE_ARRIVAL {
+            cohort.count(syncstorm_metrics::counter::ARRIVALS_LATE, 1);
+        }
+    }
+
     /// Moves everything recorded since the last call into one snapshot.
     pub fn take_snapshot(&self) -> syncstorm_metrics::Snapshot {
         let mut total = syncstorm_metrics::Snapshot::default();
@@ -125,7 +139,9 @@ impl Recorders {
             let _ = total.merge(&snap);
         }
         let running = self.running.load(Ordering::Relaxed);
-        total.gauges.insert(gauge::DEVICES_ACTIVE.to_owned(), running);
+        total
+            .gauges
+            .insert(gauge::DEVICES_ACTIVE.to_owned(), running);
         let dropped = self.dropped_inputs.swap(0, Ordering::Relaxed);
         if dropped > 0 {
             total.counters.insert("inputs_dropped".to_owned(), dropped);

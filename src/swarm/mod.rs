@@ -4,6 +4,7 @@
 
 pub mod behaviour;
 pub mod budget;
+pub mod coordinator;
 pub mod faults;
 pub mod fleet;
 pub mod ipc;

@@ -197,6 +197,7 @@ async fn run_load(
         .clone()
         .map(|b| (origin + b.at, b));
     let mut phase = usize::MAX;
+    let recorders = fleet.recorders();
     loop {
         let next_activation = schedule.peek().map(|a| origin + a.at());
         let next = [
@@ -225,7 +226,12 @@ async fn run_load(
         }
         while let Some(activation) = schedule.next_if(|a| origin + a.at() <= now) {
             let act = match activation {
-                Activation::Open { device, .. } => users.open(device, now, false),
+                Activation::Open {
+                    device, intended, ..
+                } => {
+                    recorders.record_arrival(device, now - (origin + intended));
+                    users.open(device, now, false)
+                }
                 Activation::Start { device, .. } => users.open(device, now, true),
                 Activation::Stop { device, .. } => users.stop(device),
             };
