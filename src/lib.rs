@@ -13,3 +13,4 @@ pub mod report_cmd;
 pub mod probes;
 pub mod progress;
 pub mod population;
+pub mod oracle;
