@@ -16,7 +16,7 @@
 mod device_loop;
 pub mod metrics;
 mod network;
-mod pulse;
+pub mod pulse;
 mod requests;
 mod session;
 

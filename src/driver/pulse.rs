@@ -15,7 +15,11 @@ use tokio_util::sync::CancellationToken;
 use super::metrics::{Metrics, op};
 
 /// Errors of sockets that were up and then lost (server close, heartbeat timeout, reset).
-pub(crate) const WS_SESSION: &str = "ws_session";
+pub const WS_SESSION: &str = "ws_session";
+
+/// Counter: subscriptions the server confirmed ("Subscribed to PostgreSQL"); changes flow
+/// only after it.
+pub const WS_SUBSCRIBED: &str = "ws_subscribed";
 
 /// The channel subscription the knobs ask for.
 pub(crate) fn subscription(subscribe: PulseSubscribe, user_id: &str) -> Subscription {
@@ -73,7 +77,7 @@ impl PulseSocket {
                 metrics.gauge(gauge::SOCKETS_OPEN, 1);
             }
             RealtimeEvent::Joined { took } => metrics.latency(op::WS_JOIN, took),
-            RealtimeEvent::Subscribed => {}
+            RealtimeEvent::Subscribed => metrics.count(WS_SUBSCRIBED, 1),
             RealtimeEvent::Change {
                 commit_ms,
                 received_ms,
