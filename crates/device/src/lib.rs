@@ -8,6 +8,7 @@ mod activity;
 pub mod event;
 pub mod knobs;
 mod machine;
+mod push;
 mod retry;
 pub mod row;
 mod store;

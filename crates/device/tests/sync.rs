@@ -460,3 +460,52 @@ fn edits_are_stamped_with_the_skewed_device_clock() {
     let wallet = rig.device.rows(Table::Wallets).next().unwrap();
     assert_eq!(wallet.updated_at_ms, T0 - 30_000);
 }
+
+#[test]
+fn answers_nobody_waits_for_are_ignored() {
+    let mut knobs = DeviceKnobs::default();
+    knobs.push.mode = PushMode::ClientLww;
+    let mut rig = Rig::new(knobs, 0, 1);
+    let mut server = MemServer::default();
+    rig.run(&mut server, Event::AppOpened, T0);
+    let d = &mut rig.device;
+    let ok_push = |table| Event::Pushed {
+        table,
+        result: Ok(syncstorm_device::PushAnswer::default()),
+    };
+    let empty_page = |table| Event::PageFetched {
+        table,
+        result: Ok(vec![]),
+    };
+    // Idle: every answer is stale.
+    for stale in [
+        Event::TokenChecked(Ok(5)),
+        empty_page(Table::Wallets),
+        Event::RowsRead {
+            table: Table::Wallets,
+            result: Ok(vec![]),
+        },
+        ok_push(Table::Wallets),
+        Event::TimerFired(Timer::UsapRetry),
+    ] {
+        assert!(d.step(stale.clone(), T0 + 1).is_empty(), "{stale:?}");
+    }
+    // Waiting for the client_lww read: a push answer, or a page, is not it.
+    d.step(Event::UserEdit, T0 + 10);
+    d.step(Event::Pulse, T0 + 20);
+    let said = d.step(Event::TokenChecked(Ok(server.token)), T0 + 20);
+    assert!(matches!(said[..], [Action::ReadRows { .. }]), "{said:?}");
+    assert!(d.step(ok_push(Table::Wallets), T0 + 21).is_empty());
+    assert!(d.step(empty_page(Table::Wallets), T0 + 21).is_empty());
+    assert!(d.acked_writes().is_empty() && d.is_syncing());
+    // The read's answer leads to the write; a second read answer is then stale.
+    let read = Event::RowsRead {
+        table: Table::Wallets,
+        result: Ok(vec![]),
+    };
+    let write = d.step(read.clone(), T0 + 22);
+    assert!(matches!(write[..], [Action::Upsert { .. }]), "{write:?}");
+    assert!(d.step(read, T0 + 23).is_empty());
+    assert!(!d.step(ok_push(Table::Wallets), T0 + 24).is_empty());
+    assert_eq!(d.acked_writes().len(), 1);
+}
