@@ -42,8 +42,18 @@ pub fn render_compare(a: &RunResult, b: &RunResult, labels: (&str, &str)) -> Str
     )
 }
 
-/// "+12.0 %" coloured: red when B is worse (higher, for latencies and errors).
-fn delta(a: f64, b: f64, higher_is_worse: bool) -> String {
+/// Which way a figure gets worse; load figures (devices, operations) are neither.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Worse {
+    Higher,
+    Neither,
+}
+
+/// Changes smaller than this are left uncoloured: run-to-run noise, not a finding.
+const NOTABLE_CHANGE: f64 = 0.05;
+
+/// "+12.0 %", coloured red when B is notably worse and green when notably better.
+fn delta(a: f64, b: f64, worse: Worse) -> String {
     if a == 0.0 && b == 0.0 {
         return "—".into();
     }
@@ -51,9 +61,9 @@ fn delta(a: f64, b: f64, higher_is_worse: bool) -> String {
         return "new".into();
     }
     let change = (b - a) / a;
-    let class = match (change > 0.005, change < -0.005, higher_is_worse) {
-        (true, _, true) | (_, true, false) => "delta-worse",
-        (true, _, false) | (_, true, true) => "delta-better",
+    let class = match worse {
+        Worse::Higher if change > NOTABLE_CHANGE => "delta-worse",
+        Worse::Higher if change < -NOTABLE_CHANGE => "delta-better",
         _ => "",
     };
     format!("<span class=\"{class}\">{:+.1} %</span>", change * 100.0)
@@ -71,37 +81,47 @@ fn error_rate(r: &RunResult) -> f64 {
 fn figures(a: &RunResult, b: &RunResult) -> String {
     let lost = |r: &RunResult| r.oracle.as_ref().map_or(0, |o| o.lost_updates);
     let rows = vec![
-        row_u("peak devices", a.peak.devices, b.peak.devices, false),
+        row_u(
+            "peak devices",
+            a.peak.devices,
+            b.peak.devices,
+            Worse::Neither,
+        ),
         row_u(
             "peak websockets",
             a.peak.websockets,
             b.peak.websockets,
-            false,
+            Worse::Neither,
         ),
-        row_u("operations", a.total_count(), b.total_count(), false),
+        row_u(
+            "operations",
+            a.total_count(),
+            b.total_count(),
+            Worse::Neither,
+        ),
         vec![
             "error rate".into(),
             pct(error_rate(a)),
             pct(error_rate(b)),
-            delta(error_rate(a), error_rate(b), true),
+            delta(error_rate(a), error_rate(b), Worse::Higher),
         ],
-        row_u("lost updates", lost(a), lost(b), true),
+        row_u("lost updates", lost(a), lost(b), Worse::Higher),
         vec![
             "duration".into(),
             format!("{:.0} s", a.duration_s),
             format!("{:.0} s", b.duration_s),
-            delta(a.duration_s, b.duration_s, false),
+            delta(a.duration_s, b.duration_s, Worse::Neither),
         ],
     ];
     table("nums", &["figure", "A", "B", "delta"], &rows)
 }
 
-fn row_u(name: &str, a: u64, b: u64, higher_is_worse: bool) -> Vec<String> {
+fn row_u(name: &str, a: u64, b: u64, worse: Worse) -> Vec<String> {
     vec![
         name.into(),
         count(a),
         count(b),
-        delta(a as f64, b as f64, higher_is_worse),
+        delta(a as f64, b as f64, worse),
     ]
 }
 
@@ -158,7 +178,13 @@ fn percentiles(a: &RunResult, b: &RunResult) -> String {
         ));
         for (_, va, vb) in metrics {
             let mut cell = String::new();
-            let _ = write!(cell, "{} → {}<br>{}", ms(va), ms(vb), delta(va, vb, true));
+            let _ = write!(
+                cell,
+                "{} → {}<br>{}",
+                ms(va),
+                ms(vb),
+                delta(va, vb, Worse::Higher)
+            );
             row.push(cell);
         }
         rows.push(row);

@@ -60,7 +60,7 @@ fn charted_ops(r: &RunResult) -> Vec<String> {
         .filter(|(n, _)| !KEY_OPS.contains(&n.as_str()))
         .map(|(n, o)| (n, o.count))
         .collect();
-    others.sort_by(|a, b| b.1.cmp(&a.1));
+    others.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
     names.extend(others.into_iter().map(|(n, _)| n.clone()));
     names.truncate(MAX_LATENCY_CHARTS);
     names
