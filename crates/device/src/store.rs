@@ -147,19 +147,19 @@ impl LocalStore {
         stored
     }
 
-    /// Counts rows of the page whose parent is missing locally (after the page was applied,
-    /// like SQLite checking deferred foreign keys at commit).
+    /// Counts rows of the page with at least one parent missing locally (checked after the
+    /// page was applied, like SQLite checking deferred foreign keys at commit).
     pub fn count_fk_errors(&mut self, page: &[Row]) -> u64 {
-        let mut errors = 0;
-        for row in page {
-            for (fk, parent) in row.table.fks().iter().zip(row.refs) {
-                if let Some(parent_id) = parent {
-                    errors += u64::from(!self.contains(fk.parent, parent_id));
-                }
-            }
-        }
-        self.fk_errors += errors;
-        errors
+        let orphans = page
+            .iter()
+            .filter(|row| {
+                row.table.fks().iter().zip(row.refs).any(|(fk, parent)| {
+                    parent.is_some_and(|parent_id| !self.contains(fk.parent, parent_id))
+                })
+            })
+            .count() as u64;
+        self.fk_errors += orphans;
+        orphans
     }
 
     /// Ids of dirty rows of `table`, in push order (a category whose parent is also dirty goes

@@ -207,8 +207,12 @@ fn pulled_children_whose_parent_is_missing_count_as_fk_errors() {
     let mut intact = row(Table::Channels, 4, T0 + 5, 4);
     intact.refs[0] = Some(Uuid::from_u128(1));
     server.put(intact);
+    // A transaction missing all three parents is one orphan, not three.
+    let mut orphan = row(Table::Transactions, 5, T0 + 6, 5);
+    orphan.refs = [50, 51, 52].map(|id| Some(Uuid::from_u128(id)));
+    server.put(orphan);
     rig.sync(&mut server, T0 + 100);
-    assert_eq!(rig.device.fk_errors(), 1);
+    assert_eq!(rig.device.fk_errors(), 2);
     assert!(
         rig.device.row(Table::Wallets, Uuid::from_u128(2)).is_none(),
         "skipped"
