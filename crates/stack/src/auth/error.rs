@@ -1,0 +1,82 @@
+//! Auth errors in GoTrue's default body `{"code": <status>, "error_code": "<slug>", "msg": …}`
+//! with the slug repeated in the `x-sb-error-code` header, as supabase/auth sends them.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use syncstorm_wire::gotrue::{AuthErrorBody, error_code};
+
+/// One refused auth request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status} {error_code}: {msg}")]
+pub struct AuthError {
+    pub status: StatusCode,
+    pub error_code: &'static str,
+    pub msg: String,
+}
+
+impl AuthError {
+    pub fn new(status: StatusCode, error_code: &'static str, msg: impl Into<String>) -> Self {
+        AuthError {
+            status,
+            error_code,
+            msg: msg.into(),
+        }
+    }
+
+    pub fn invalid_credentials() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            error_code::INVALID_CREDENTIALS,
+            "Invalid login credentials",
+        )
+    }
+
+    pub fn validation(msg: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, error_code::VALIDATION_FAILED, msg)
+    }
+
+    pub fn bad_json(detail: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            error_code::BAD_JSON,
+            format!("Could not parse request body as JSON: {detail}"),
+        )
+    }
+
+    /// A database failure: logged in full, answered with a generic 500 like GoTrue.
+    pub fn database(err: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "auth database error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "unexpected_failure",
+            "Database error while processing the request",
+        )
+    }
+}
+
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        let body = AuthErrorBody {
+            code: self.status.as_u16(),
+            error_code: self.error_code.to_string(),
+            msg: self.msg,
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        response
+            .headers_mut()
+            .insert("x-sb-error-code", HeaderValue::from_static(self.error_code));
+        response
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for AuthError {
+    fn from(err: deadpool_postgres::PoolError) -> Self {
+        AuthError::database(err)
+    }
+}
+
+impl From<tokio_postgres::Error> for AuthError {
+    fn from(err: tokio_postgres::Error) -> Self {
+        AuthError::database(err)
+    }
+}

@@ -1,0 +1,102 @@
+//! Runs one request's statement in one transaction as the JWT's role, as PostgREST does:
+//! `begin; set_config('role'…), set_config('request.jwt.claims'…), set_config(statement_timeout);
+//! <statement>; commit`, pipelined over one pooled connection in a single round trip.
+
+use super::error::RestError;
+use super::sql::Sql;
+use deadpool_postgres::{Object, Pool, PoolError};
+use tokio_postgres::types::ToSql;
+
+/// The role and claims a request runs with.
+#[derive(Debug, Clone)]
+pub struct RoleContext {
+    pub role: String,
+    /// The JWT claims as JSON, exposed as `request.jwt.claims`.
+    pub claims: String,
+    /// The role's own `statement_timeout`, if it has one.
+    pub statement_timeout: Option<String>,
+    /// A bearer token was verified (decides 401 or 403 for `42501`).
+    pub authenticated: bool,
+}
+
+/// The one row every statement returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub total: Option<i64>,
+    pub page: i64,
+    pub body: Option<String>,
+}
+
+const PRE_REQUEST: &str = "select set_config('role', $1, true), \
+     set_config('request.jwt.claims', $2, true), \
+     set_config('statement_timeout', coalesce($3, current_setting('statement_timeout')), true)";
+
+/// Statement caches per connection stay below this; past it they are cleared.
+const MAX_CACHED_STATEMENTS: usize = 512;
+
+/// A pooled connection that is thrown away, not returned, if the request is dropped half-way
+/// (a client hang-up): its transaction may still be open.
+struct Checkout {
+    conn: Option<Object>,
+}
+
+impl Drop for Checkout {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            drop(Object::take(conn));
+        }
+    }
+}
+
+/// Runs `sql` for `ctx` and returns its row.
+pub async fn run(pool: &Pool, ctx: &RoleContext, sql: &Sql) -> Result<Outcome, RestError> {
+    let conn = pool.get().await.map_err(|e| pool_error(e, ctx))?;
+    let mut checkout = Checkout { conn: Some(conn) };
+    let client = checkout
+        .conn
+        .as_ref()
+        .expect("connection present until the end");
+    if client.statement_cache.size() > MAX_CACHED_STATEMENTS {
+        client.statement_cache.clear();
+    }
+    let db_err = |e: tokio_postgres::Error| RestError::from_db(&e, ctx.authenticated);
+    let pre = client.prepare_cached(PRE_REQUEST).await.map_err(db_err)?;
+    let main = client.prepare_cached(&sql.text).await.map_err(db_err)?;
+    let params = sql.param_refs();
+    let pre_params: [&(dyn ToSql + Sync); 3] = [&ctx.role, &ctx.claims, &ctx.statement_timeout];
+    let (begin, set, row, commit) = tokio::join!(
+        client.batch_execute("begin"),
+        client.query_one(&pre, &pre_params),
+        client.query_one(&main, &params),
+        client.batch_execute("commit"),
+    );
+    let outcome = begin.and(set).and(row).and_then(|row| commit.map(|_| row));
+    if let Some(conn) = checkout.conn.take() {
+        let healthy = !conn.is_closed();
+        if !healthy {
+            drop(Object::take(conn));
+        }
+    }
+    let row = outcome.map_err(db_err)?;
+    Ok(Outcome {
+        total: row.get(0),
+        page: row.get(1),
+        body: row.get(2),
+    })
+}
+
+fn pool_error(err: PoolError, ctx: &RoleContext) -> RestError {
+    match err {
+        PoolError::Timeout(_) => RestError::pool_timeout(),
+        PoolError::Backend(e) => RestError::from_db(&e, ctx.authenticated),
+        other => {
+            tracing::warn!(error = %other, "REST pool error");
+            RestError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "PGRST000",
+                "Database connection error. Retrying the connection.",
+                Some(other.to_string()),
+            )
+        }
+    }
+}

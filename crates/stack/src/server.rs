@@ -1,0 +1,410 @@
+//! The embedded stack's HTTP server: Kong's `apikey` gate in front of Auth (`/auth/v1`), REST
+//! (`/rest/v1`) and Realtime (`/realtime/v1`), on a throwaway PostgreSQL cluster or an existing
+//! database.
+//!
+//! `Stack::start(config, cancel)` boots everything and returns a `RunningStack` with the URL and
+//! keys; cancelling the token (or `RunningStack::stop`) drains the server, closes the pools and
+//! stops the cluster.
+
+use crate::auth::{self, AuthState, ratelimit::TokenLimiter};
+use crate::config::StackConfig;
+use crate::keys::Keys;
+use crate::postgres::{Cluster, ClusterOptions, LaunchError};
+use crate::realtime::{Realtime, RealtimeConfig};
+use crate::rest::{self, RestState, SchemaCache};
+use crate::schema::{self, SchemaError};
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_postgres::NoTls;
+use tokio_util::sync::CancellationToken;
+
+/// How long in-flight requests get to finish once shutdown starts.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the stack could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    #[error("the database URL {url:?} is not valid: {source}")]
+    BadUrl {
+        url: String,
+        source: tokio_postgres::Error,
+    },
+    #[error("cannot read the database ({what}): {source}")]
+    Database {
+        what: &'static str,
+        source: tokio_postgres::Error,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the stack's server task failed: {0}")]
+    Task(String),
+    #[error(transparent)]
+    Realtime(#[from] crate::realtime::RealtimeError),
+}
+
+/// What every part of the stack may share: configuration, keys, and the superuser URL (for
+/// Realtime's replication reader and probes). Cancelled when the stack shuts down.
+pub struct Shared {
+    pub config: StackConfig,
+    pub keys: Arc<Keys>,
+    pub superuser_url: String,
+    pub cancel: CancellationToken,
+}
+
+/// Entry point of the embedded stack.
+pub struct Stack;
+
+/// A running stack: where it is and how to reach it as a Supabase client would.
+pub struct RunningStack {
+    /// `http://<first host>:<port>`.
+    pub url: String,
+    /// One URL per listening address.
+    pub urls: Vec<String>,
+    pub port: u16,
+    pub anon_key: String,
+    pub service_role_key: String,
+    pub jwt_secret: String,
+    /// Superuser URL of the database.
+    pub database_url: String,
+    pub shared: Arc<Shared>,
+    cancel: CancellationToken,
+    task: JoinHandle<Result<(), StackError>>,
+}
+
+/// The database the stack runs on: its own cluster, or one it was given.
+struct Database {
+    superuser_url: String,
+    rest_url: String,
+    cluster: Option<Cluster>,
+}
+
+impl Stack {
+    /// Boots the database (unless `config.database_url` is set), applies the schema, opens the
+    /// pools and starts serving. Cancelling `cancel` shuts everything down in order.
+    pub async fn start(
+        config: StackConfig,
+        cancel: CancellationToken,
+    ) -> Result<RunningStack, StackError> {
+        config.validate().map_err(StackError::Config)?;
+        let database = open_database(&config).await?;
+        // From here an error drops `database`, whose cluster then stops and is removed.
+        schema::apply(&database.superuser_url).await?;
+        apply_auth_schema(&database.superuser_url).await?;
+        let keys = Arc::new(Keys::new(config.jwt_secret.clone()));
+        let shared = Arc::new(Shared {
+            config: config.clone(),
+            keys: keys.clone(),
+            superuser_url: database.superuser_url.clone(),
+            cancel: cancel.clone(),
+        });
+        let realtime_config = RealtimeConfig::new(
+            &database.superuser_url,
+            &keys.jwt_secret,
+            config.plan.realtime,
+        );
+        let realtime = Realtime::start_under(realtime_config, &cancel).await?;
+        let router = build_router(&shared, &database, &realtime).await?;
+        let listeners = bind_all(&config).await?;
+        let port = listeners[0]
+            .local_addr()
+            .map_err(|source| StackError::Bind {
+                addr: SocketAddr::new(config.hosts[0], config.port),
+                source,
+            })?
+            .port();
+        let urls: Vec<String> = config
+            .hosts
+            .iter()
+            .map(|h| format!("http://{}", SocketAddr::new(*h, port)))
+            .collect();
+        tracing::info!(url = %urls[0], plan = %config.plan.name, "embedded stack ready");
+        let database_url = database.superuser_url.clone();
+        let task = tokio::spawn(serve(listeners, router, database, realtime, cancel.clone()));
+        Ok(RunningStack {
+            url: urls[0].clone(),
+            urls,
+            port,
+            anon_key: keys.anon_key.clone(),
+            service_role_key: keys.service_role_key.clone(),
+            jwt_secret: keys.jwt_secret.clone(),
+            database_url,
+            shared,
+            cancel,
+            task,
+        })
+    }
+}
+
+impl Stack {
+    /// For tests: a stack on the test binary's shared cluster
+    /// ([`crate::postgres::shared_test_cluster`]), REST logging in as `authenticator`, on a free
+    /// port. Cheap (no cluster boot), so each test can have its own stack and plan.
+    pub async fn start_for_tests(
+        mut config: StackConfig,
+        cancel: CancellationToken,
+    ) -> Result<RunningStack, StackError> {
+        let cluster = tokio::task::spawn_blocking(crate::postgres::shared_test_cluster)
+            .await
+            .map_err(|e| StackError::Task(e.to_string()))?;
+        config.database_url = Some(cluster.superuser_url());
+        config.rest_database_url = Some(cluster.url_as("authenticator"));
+        Stack::start(config, cancel).await
+    }
+}
+
+impl RunningStack {
+    /// The env-file lines `syncstorm stack` prints, for any Supabase client to source.
+    pub fn env_lines(&self) -> String {
+        format!(
+            "SUPABASE_URL={}\nSUPABASE_ANON_KEY={}\nSUPABASE_SERVICE_ROLE_KEY={}\nSUPABASE_JWT_SECRET={}\nDATABASE_URL={}\n",
+            self.url, self.anon_key, self.service_role_key, self.jwt_secret, self.database_url
+        )
+    }
+
+    /// Shuts the stack down and waits until its cluster is gone.
+    pub async fn stop(self) -> Result<(), StackError> {
+        self.cancel.cancel();
+        self.wait().await
+    }
+
+    /// Waits until the stack stops (its cancellation token was cancelled elsewhere).
+    pub async fn wait(self) -> Result<(), StackError> {
+        self.task
+            .await
+            .map_err(|e| StackError::Task(e.to_string()))?
+    }
+}
+
+async fn open_database(config: &StackConfig) -> Result<Database, StackError> {
+    if let Some(url) = &config.database_url {
+        return Ok(Database {
+            superuser_url: url.clone(),
+            rest_url: config
+                .rest_database_url
+                .clone()
+                .unwrap_or_else(|| url.clone()),
+            cluster: None,
+        });
+    }
+    let cluster = Cluster::start(ClusterOptions::for_plan(&config.plan)).await?;
+    Ok(Database {
+        superuser_url: cluster.superuser_url(),
+        rest_url: cluster.url_as("authenticator"),
+        cluster: Some(cluster),
+    })
+}
+
+/// The Auth additions, applied under a transaction-scoped advisory lock so stacks booting side
+/// by side on one database take turns.
+async fn apply_auth_schema(url: &str) -> Result<(), StackError> {
+    let db = |source| StackError::Database {
+        what: "applying the auth schema",
+        source,
+    };
+    let (client, conn) = connect(url).await?;
+    let driver = tokio::spawn(conn);
+    let sql = format!(
+        "begin; select pg_advisory_xact_lock(7320053); {} commit;",
+        auth::SCHEMA_SQL
+    );
+    let result = client.batch_execute(&sql).await.map_err(db);
+    drop(client);
+    let _ = driver.await;
+    result
+}
+
+async fn connect(
+    url: &str,
+) -> Result<
+    (
+        tokio_postgres::Client,
+        tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
+    ),
+    StackError,
+> {
+    tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(|source| StackError::Database {
+            what: "connecting",
+            source,
+        })
+}
+
+fn pool(url: &str, size: u32, wait: Duration) -> Result<Pool, StackError> {
+    let pg: tokio_postgres::Config = url.parse().map_err(|source| StackError::BadUrl {
+        url: url.to_string(),
+        source,
+    })?;
+    let manager = Manager::from_config(
+        pg,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size.max(1) as usize)
+        .wait_timeout(Some(wait))
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|e| StackError::Config(format!("cannot build the connection pool: {e}")))
+}
+
+/// Auth and REST behind the `apikey` gate. Realtime mounts its routes here too.
+async fn build_router(
+    shared: &Arc<Shared>,
+    database: &Database,
+    realtime: &Realtime,
+) -> Result<Router, StackError> {
+    let config = &shared.config;
+    let (catalog, conn) = connect(&database.superuser_url).await?;
+    let driver = tokio::spawn(conn);
+    let cache = SchemaCache::load(&catalog)
+        .await
+        .map_err(|source| StackError::Database {
+            what: "loading the schema cache",
+            source,
+        })?;
+    drop(catalog);
+    let _ = driver.await;
+    let auth_state = Arc::new(AuthState {
+        db: pool(
+            &database.superuser_url,
+            config.plan.auth_pool_size,
+            Duration::from_secs(10),
+        )?,
+        keys: shared.keys.clone(),
+        jwt_expiry: config.jwt_expiry,
+        bcrypt_cost: config.bcrypt_cost,
+        limiter: config.effective_token_rate_limit().map(TokenLimiter::new),
+    });
+    let rest_state = Arc::new(RestState {
+        db: pool(
+            &database.rest_url,
+            config.plan.rest_pool_size,
+            config.plan.rest_pool_timeout,
+        )?,
+        cache,
+        keys: shared.keys.clone(),
+        max_rows: i64::from(config.max_rows),
+    });
+    let gated = Router::new()
+        .nest("/auth/v1", auth::router(auth_state))
+        .nest("/rest/v1", rest::router(rest_state))
+        .merge(realtime.websocket_router());
+    // Realtime (`/realtime/v1/websocket`) joins `gated` here; `GET /metrics` joins `open`.
+    let gated = gated.layer(middleware::from_fn_with_state(
+        shared.keys.clone(),
+        require_apikey,
+    ));
+    let open = realtime.metrics_router();
+    Ok(gated.merge(open))
+}
+
+/// Kong's key-auth: an `apikey` header or query parameter holding one of the project's keys.
+async fn require_apikey(State(keys): State<Arc<Keys>>, request: Request, next: Next) -> Response {
+    let from_header = request
+        .headers()
+        .get("apikey")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let key = from_header.or_else(|| {
+        let query = request.uri().query()?;
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "apikey")
+            .map(|(_, v)| v.into_owned())
+    });
+    match key {
+        None => kong_refusal("No API key found in request"),
+        Some(key) if keys.api_key_role(&key).is_none() => {
+            kong_refusal("Invalid authentication credentials")
+        }
+        Some(_) => next.run(request).await,
+    }
+}
+
+fn kong_refusal(message: &str) -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        axum::Json(serde_json::json!({ "message": message })),
+    )
+        .into_response()
+}
+
+async fn bind_all(config: &StackConfig) -> Result<Vec<TcpListener>, StackError> {
+    let mut listeners = Vec::new();
+    let mut port = config.port;
+    for host in &config.hosts {
+        let addr = SocketAddr::new(*host, port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StackError::Bind { addr, source })?;
+        port = listener
+            .local_addr()
+            .map_err(|source| StackError::Bind { addr, source })?
+            .port();
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+/// Serves until cancelled, then drains requests, closes pools and stops the cluster.
+async fn serve(
+    listeners: Vec<TcpListener>,
+    router: Router,
+    database: Database,
+    realtime: Realtime,
+    cancel: CancellationToken,
+) -> Result<(), StackError> {
+    let servers: Vec<_> = listeners
+        .into_iter()
+        .map(|listener| {
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            let app = router
+                .clone()
+                .into_make_service_with_connect_info::<SocketAddr>();
+            let server =
+                axum::serve(listener, app).with_graceful_shutdown(cancel.clone().cancelled_owned());
+            tokio::spawn(async move { server.await })
+        })
+        .collect();
+    cancel.cancelled().await;
+    for mut server in servers {
+        if tokio::time::timeout(DRAIN_TIMEOUT, &mut server)
+            .await
+            .is_err()
+        {
+            tracing::warn!("requests still running after {DRAIN_TIMEOUT:?}; stopping anyway");
+            server.abort();
+        }
+    }
+    drop(router);
+    // Before the cluster stops: Realtime drops its replication slot.
+    realtime.stop().await;
+    if let Some(cluster) = database.cluster {
+        cluster.stop().await?;
+    }
+    tracing::info!("embedded stack stopped");
+    Ok(())
+}

@@ -1,0 +1,297 @@
+//! Auth (`/auth/v1`) over real HTTP on a real PostgreSQL: every endpoint, its GoTrue-shaped
+//! answers and refusals.
+
+mod stack_support;
+
+use reqwest::Method;
+use serde_json::json;
+use stack_support::{boot, boot_with, status_json};
+use syncstorm_wire::jwt;
+
+#[tokio::test]
+async fn admin_create_user_needs_the_service_role_and_refuses_duplicates() {
+    let s = boot().await;
+    let body =
+        json!({"email": "Admin.Made@example.com", "password": "secret12", "email_confirm": true});
+    let path = "/auth/v1/admin/users";
+    let (status, err) =
+        status_json(s.anon(Method::POST, path).json(&body).send().await.unwrap()).await;
+    assert_eq!(
+        (status, err["error_code"].as_str()),
+        (401, Some("no_authorization"))
+    );
+    let anon_bearer = s
+        .anon(Method::POST, path)
+        .bearer_auth(&s.stack.anon_key)
+        .json(&body);
+    let (status, err) = status_json(anon_bearer.send().await.unwrap()).await;
+    assert_eq!(
+        (status, err["error_code"].as_str()),
+        (403, Some("not_admin"))
+    );
+
+    let email = format!("admin-{}@example.com", uuid::Uuid::new_v4().simple());
+    let body = json!({"email": email, "password": "secret12", "email_confirm": true, "user_metadata": {"k": 1}});
+    let (status, user) = status_json(
+        s.service(Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{user}");
+    assert_eq!(user["email"], email.as_str());
+    assert_eq!(user["aud"], "authenticated");
+    assert_eq!(user["user_metadata"]["k"], 1);
+    assert!(user["email_confirmed_at"].is_string());
+    let (status, err) = status_json(
+        s.service(Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error_code"].as_str()),
+        (422, Some("email_exists"))
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn signup_returns_a_session_and_validates_input() {
+    let s = boot().await;
+    let email = format!("signup-{}@example.com", uuid::Uuid::new_v4().simple());
+    let body = json!({"email": email, "password": "secret12"});
+    let (status, session) = status_json(
+        s.anon(Method::POST, "/auth/v1/signup")
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{session}");
+    assert_eq!(session["token_type"], "bearer");
+    assert_eq!(session["user"]["email"], email.as_str());
+    let (status, err) = status_json(
+        s.anon(Method::POST, "/auth/v1/signup")
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error_code"].as_str()),
+        (422, Some("user_already_exists"))
+    );
+
+    let weak = json!({"email": "weak@example.com", "password": "123"});
+    let (status, err) = status_json(
+        s.anon(Method::POST, "/auth/v1/signup")
+            .json(&weak)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error_code"].as_str()),
+        (422, Some("weak_password"))
+    );
+    let bad_email = json!({"email": "not-an-email", "password": "secret12"});
+    let (status, err) = status_json(
+        s.anon(Method::POST, "/auth/v1/signup")
+            .json(&bad_email)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error_code"].as_str()),
+        (400, Some("validation_failed"))
+    );
+    let garbage = s
+        .anon(Method::POST, "/auth/v1/signup")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    let (status, err) = status_json(garbage).await;
+    assert_eq!((status, err["code"].as_u64()), (400, Some(400)));
+    assert_eq!(err["error_code"], "bad_json");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn password_grant_issues_supabase_claims_and_refuses_wrong_passwords() {
+    let s = boot().await;
+    let user = s.new_user().await;
+    let claims = jwt::decode(&s.stack.jwt_secret, &user.session.access_token).unwrap();
+    assert_eq!(claims.sub.as_deref(), Some(user.id.to_string().as_str()));
+    assert_eq!(
+        (claims.role.as_str(), claims.aud.as_deref()),
+        ("authenticated", Some("authenticated"))
+    );
+    assert_eq!(claims.email.as_deref(), Some(user.email.as_str()));
+    assert!(claims.session_id.is_some() && claims.exp - claims.iat == 3600);
+    assert_eq!(user.session.expires_in, 3600);
+    assert!(user.session.user.last_sign_in_at.is_some());
+
+    let wrong = json!({"email": user.email, "password": "wrong password"});
+    let response = s
+        .anon(Method::POST, "/auth/v1/token?grant_type=password")
+        .json(&wrong)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-sb-error-code"], "invalid_credentials");
+    let (status, err) = status_json(response).await;
+    assert_eq!(
+        (status, err["msg"].as_str()),
+        (400, Some("Invalid login credentials"))
+    );
+    let nobody = json!({"email": "nobody@example.com", "password": "whatever1"});
+    let (status, _) = status_json(
+        s.anon(Method::POST, "/auth/v1/token?grant_type=password")
+            .json(&nobody)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, err) = status_json(
+        s.anon(Method::POST, "/auth/v1/token?grant_type=magic")
+            .json(&nobody)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error_code"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_used_one_is_refused() {
+    let s = boot().await;
+    let user = s.new_user().await;
+    let refresh = |token: &str| {
+        s.anon(Method::POST, "/auth/v1/token?grant_type=refresh_token")
+            .json(&json!({"refresh_token": token}))
+            .send()
+    };
+    let (status, next) = status_json(refresh(&user.session.refresh_token).await.unwrap()).await;
+    assert_eq!(status, 200, "{next}");
+    let next_token = next["refresh_token"].as_str().unwrap();
+    assert_ne!(next_token, user.session.refresh_token);
+    let old_claims = jwt::decode(&s.stack.jwt_secret, &user.session.access_token).unwrap();
+    let new_claims =
+        jwt::decode(&s.stack.jwt_secret, next["access_token"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        old_claims.session_id, new_claims.session_id,
+        "a refresh stays in its session"
+    );
+
+    let (status, err) = status_json(refresh(&user.session.refresh_token).await.unwrap()).await;
+    assert_eq!(
+        (status, err["error_code"].as_str()),
+        (400, Some("refresh_token_already_used"))
+    );
+    let (status, err) = status_json(refresh("no-such-token").await.unwrap()).await;
+    assert_eq!(
+        (status, err["error_code"].as_str()),
+        (400, Some("refresh_token_not_found"))
+    );
+    let (status, _) = status_json(refresh(next_token).await.unwrap()).await;
+    assert_eq!(status, 200, "the child token is live");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn current_user_needs_a_valid_bearer() {
+    let s = boot().await;
+    let user = s.new_user().await;
+    let (status, me) = status_json(
+        s.user(&user, Method::GET, "/auth/v1/user")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, me["id"].as_str()),
+        (200, Some(user.id.to_string().as_str()))
+    );
+    let (status, err) =
+        status_json(s.anon(Method::GET, "/auth/v1/user").send().await.unwrap()).await;
+    assert_eq!(
+        (status, err["error_code"].as_str()),
+        (401, Some("no_authorization"))
+    );
+    let mut forged_claims = jwt::decode(&s.stack.jwt_secret, &user.session.access_token).unwrap();
+    forged_claims.role = "service_role".into();
+    let forged = jwt::encode("not-the-secret", &forged_claims);
+    let (status, err) = status_json(
+        s.anon(Method::GET, "/auth/v1/user")
+            .bearer_auth(forged)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, err["error_code"].as_str()), (403, Some("bad_jwt")));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn token_rate_limit_applies_when_switched_on() {
+    let s = boot_with(|c| {
+        c.plan.set("auth_token_rate_limit", "1/3600/3").unwrap();
+        c.token_rate_limit = true;
+    })
+    .await;
+    let body = json!({"email": "nobody@example.com", "password": "whatever1"});
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let request = s
+            .anon(Method::POST, "/auth/v1/token?grant_type=password")
+            .header("x-forwarded-for", "10.1.2.3");
+        statuses.push(request.json(&body).send().await.unwrap().status().as_u16());
+    }
+    assert_eq!(statuses, [400, 400, 400, 429]);
+    let other_address = s
+        .anon(Method::POST, "/auth/v1/token?grant_type=password")
+        .header("x-forwarded-for", "10.9.9.9");
+    let (status, _) = status_json(other_address.json(&body).send().await.unwrap()).await;
+    assert_eq!(status, 400, "another address has its own bucket");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn token_rate_limit_is_off_by_default() {
+    let s = boot_with(|c| c.plan = syncstorm_plans::SupabasePlan::preset("free").unwrap()).await;
+    let body = json!({"email": "nobody@example.com", "password": "whatever1"});
+    for _ in 0..35 {
+        let response = s
+            .anon(Method::POST, "/auth/v1/token?grant_type=password")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            400,
+            "the free plan's burst of 30 is not enforced unless asked"
+        );
+    }
+    s.stop().await;
+}
