@@ -63,6 +63,29 @@ fn a_calm_run_observes_nothing_and_says_what_was_not_exercised() {
     assert_offline(&html);
 }
 
+/// A run whose swarm did not mark import windows: risk 3 falls back to the scenario's
+/// schedule and the seconds with row-lock waits.
+fn unmarked(shape: Shape) -> syncstorm::result::RunResult {
+    let mut r = synthetic("risk3-row-lock", shape);
+    r.counters.remove("bulk_rows");
+    for p in &mut r.timeseries.points {
+        p.gauges.remove("bulk_imports_running");
+    }
+    r.scenario.as_run = serde_json::json!({"behaviour": {"bulk_import": {"fraction": 0.01, "rows": 5000, "at": "20s"}}});
+    r
+}
+
+#[test]
+fn without_import_marks_risk_3_is_judged_from_lock_waits() {
+    let storm = report::assess(&unmarked(STORM)).remove(2);
+    assert_eq!(storm.verdict, Verdict::Confirmed, "{storm:?}");
+    assert!(storm.summary.starts_with("with bulk imports of 5,000 rows each, pushes slowed from p99"), "{}", storm.summary);
+    assert!(storm.summary.contains("in seconds with row-lock waits"), "{}", storm.summary);
+    let calm = report::assess(&unmarked(CALM)).remove(2);
+    assert_eq!(calm.verdict, Verdict::NotObserved, "{calm:?}");
+    assert!(calm.summary.contains("no session waited on a row lock"), "{}", calm.summary);
+}
+
 #[test]
 fn text_from_the_result_is_escaped() {
     let mut r = synthetic("<script>alert(1)</script>", CALM);
