@@ -36,51 +36,55 @@ impl Device {
     /// Sends the next batch, moving on table by table (tier order); past the last table the
     /// push is done.
     fn next_push(&mut self, now_ms: i64, out: &mut Vec<Action>) {
+        let Some((table, batch)) = self.take_batch() else {
+            return self.after_push(now_ms, out);
+        };
+        let action = match self.knobs.push.mode {
+            PushMode::Upsert => Action::Upsert {
+                table,
+                rows: batch.clone(),
+            },
+            PushMode::ClientLww => Action::ReadRows {
+                table,
+                ids: batch.iter().map(|r| r.id).collect(),
+            },
+            PushMode::ServerLww => Action::PushRpc {
+                table,
+                rows: batch.clone(),
+            },
+        };
+        if let Some(Stage::Push(push)) = self.run.as_mut().map(|r| &mut r.stage) {
+            push.batch = batch;
+            push.reading = matches!(action, Action::ReadRows { .. });
+        }
+        out.push(action);
+    }
+
+    /// The next up to `push.batch_size` rows still dirty, moving to the next table when one
+    /// is done; `None` when every table is.
+    fn take_batch(&mut self) -> Option<(Table, Vec<Row>)> {
+        let batch_size = self.knobs.push.batch_size as usize;
+        let user_id = self.user_id();
+        let Some(Stage::Push(push)) = self.run.as_mut().map(|r| &mut r.stage) else {
+            return None;
+        };
         loop {
-            let batch_size = self.knobs.push.batch_size as usize;
-            let Some(Stage::Push(push)) = self.run.as_mut().map(|r| &mut r.stage) else {
-                return;
-            };
             if push.queue.is_empty() {
-                let Some(&next) = Table::ALL.get(push.table.index() + 1) else {
-                    return self.after_push(now_ms, out);
-                };
-                push.table = next;
-                push.queue = self.store.dirty_ids(next);
+                push.table = *Table::ALL.get(push.table.index() + 1)?;
+                push.queue = self.store.dirty_ids(push.table);
                 continue;
             }
             let take = batch_size.min(push.queue.len());
             let table = push.table;
-            let ids: Vec<Uuid> = push.queue.drain(..take).collect();
-            let user_id = self.user_id();
-            let batch: Vec<Row> = ids
-                .iter()
-                .filter_map(|&id| self.store.get(table, id).filter(|e| e.dirty()))
+            let batch: Vec<Row> = push
+                .queue
+                .drain(..take)
+                .filter_map(|id| self.store.get(table, id).filter(|e| e.dirty()))
                 .map(|e| e.to_row(table, user_id))
                 .collect();
-            if batch.is_empty() {
-                continue;
+            if !batch.is_empty() {
+                return Some((table, batch));
             }
-            let action = match self.knobs.push.mode {
-                PushMode::Upsert => Action::Upsert {
-                    table,
-                    rows: batch.clone(),
-                },
-                PushMode::ClientLww => Action::ReadRows {
-                    table,
-                    ids: batch.iter().map(|r| r.id).collect(),
-                },
-                PushMode::ServerLww => Action::PushRpc {
-                    table,
-                    rows: batch.clone(),
-                },
-            };
-            if let Some(Stage::Push(push)) = self.run.as_mut().map(|r| &mut r.stage) {
-                push.batch = batch;
-                push.reading = matches!(action, Action::ReadRows { .. });
-            }
-            out.push(action);
-            return;
         }
     }
 
