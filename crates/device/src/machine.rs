@@ -256,7 +256,8 @@ impl Device {
         size_of::<Device>() + self.store.heap_bytes() + run
     }
 
-    /// Bytes of the rows alone (what the "plus its rows" of the 4 KiB goal excludes).
+    /// Heap bytes of the rows and the acknowledged-write log (what the "plus its rows" of the
+    /// 4 KiB goal excludes; both grow with the rows the device holds and wrote).
     pub fn row_bytes(&self) -> usize {
         self.store.heap_bytes()
     }
