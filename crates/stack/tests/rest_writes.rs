@@ -40,7 +40,7 @@ async fn insert_returns_minimal_or_representation() {
         (status, body),
         (
             201,
-            json!([{"name": "b", "balance": 1.5}, {"name": "c", "balance": 0}])
+            json!([{"name": "b", "balance": 1.5}, {"name": "c", "balance": 0.0}])
         )
     );
     // As in PostgREST (without `missing=default`), a key one object of a bulk insert lacks is null.
