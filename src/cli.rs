@@ -12,6 +12,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a scenario: boot or reach the target, seed, load, quiesce, check, report.
+    Run(crate::run_cmd::RunArgs),
+    /// A worker process of `run` (started by the coordinator; reads its task on stdin).
+    #[command(name = "__worker", hide = true)]
+    Worker,
     /// Re-render the HTML report of a result file.
     Report(crate::report_cmd::ReportArgs),
     /// Write one report with two runs side by side (percentiles with deltas, overlaid charts).

@@ -14,3 +14,4 @@ pub mod probes;
 pub mod progress;
 pub mod population;
 pub mod oracle;
+pub mod run_cmd;

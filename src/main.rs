@@ -5,6 +5,8 @@ use syncstorm::report_cmd;
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
+        Command::Run(args) => syncstorm::run_cmd::run(args),
+        Command::Worker => syncstorm::run_cmd::worker(),
         Command::Report(args) => report_cmd::report(&args),
         Command::Compare(args) => report_cmd::compare(&args),
         Command::Merge(args) => report_cmd::merge(&args),

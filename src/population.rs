@@ -148,77 +148,92 @@ fn row_id(seed: u64, user: u64, table: u64, n: u64) -> Uuid {
         .into_uuid()
 }
 
-/// Column arrays of one batch, one `Vec` per column.
+/// Column arrays of one table in one batch: ids, owners, up to three parent ids, the data
+/// value and the age of `updated_at` (ms before now).
+#[derive(Default)]
+struct Columns {
+    id: Vec<Uuid>,
+    user: Vec<Uuid>,
+    refs: [Vec<Uuid>; 3],
+    value: Vec<i64>,
+    age: Vec<i64>,
+}
+
+impl Columns {
+    fn push(&mut self, id: Uuid, user: Uuid, refs: &[Uuid], value: i64, age: i64) {
+        self.id.push(id);
+        self.user.push(user);
+        for (column, r) in self.refs.iter_mut().zip(refs) {
+            column.push(*r);
+        }
+        self.value.push(value);
+        self.age.push(age);
+    }
+}
+
+/// One batch of users' rows, table by table (parents first).
 #[derive(Default)]
 struct Batch {
-    wallets: (Vec<Uuid>, Vec<Uuid>, Vec<i64>),
-    channels: (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>, Vec<i64>),
-    categories: (Vec<Uuid>, Vec<Uuid>, Vec<i64>),
-    transactions: (
-        Vec<Uuid>,
-        Vec<Uuid>,
-        Vec<Uuid>,
-        Vec<Uuid>,
-        Vec<Uuid>,
-        Vec<i64>,
-        Vec<i64>,
-    ),
-    plans: (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>, Vec<i64>, Vec<i64>),
+    wallets: Columns,
+    channels: Columns,
+    categories: Columns,
+    transactions: Columns,
+    plans: Columns,
     rows: u64,
 }
 
 impl Batch {
     fn add_user(&mut self, seed: u64, index: u64, user: Uuid, counts: UserRows) {
-        let age = |t: u64, n: u64| {
-            (mix(seed, index, t << 40 | n | 1 << 63) % (HISTORY_DAYS as u64 * 86_400_000)) as i64
+        let draw = |t: u64, n: u64| mix(seed, index, t << 40 | n);
+        let age =
+            |t: u64, n: u64| (draw(t | 1 << 20, n) % (HISTORY_DAYS as u64 * 86_400_000)) as i64;
+        let pick =
+            |ids: &[Uuid], t: u64, n: u64| ids[(draw(t | 1 << 21, n) % ids.len() as u64) as usize];
+        let ids = |t: u64, count: u64| -> Vec<Uuid> {
+            (0..count).map(|n| row_id(seed, index, t, n)).collect()
         };
-        let pick = |ids: &[Uuid], t: u64, n: u64| {
-            ids[(mix(seed, index, t << 32 | n) % ids.len() as u64) as usize]
-        };
-        let wallets: Vec<Uuid> = (0..counts.wallets)
-            .map(|n| row_id(seed, index, 1, n))
-            .collect();
-        let channels: Vec<Uuid> = (0..counts.channels)
-            .map(|n| row_id(seed, index, 2, n))
-            .collect();
-        let categories: Vec<Uuid> = (0..counts.categories)
-            .map(|n| row_id(seed, index, 3, n))
-            .collect();
-        for (n, id) in wallets.iter().enumerate() {
-            push3(&mut self.wallets, *id, user, age(1, n as u64));
+        let (wallets, channels, categories) = (
+            ids(1, counts.wallets),
+            ids(2, counts.channels),
+            ids(3, counts.categories),
+        );
+        for (n, id) in (0u64..).zip(&wallets) {
+            self.wallets
+                .push(*id, user, &[], (draw(1, n) % 100_000) as i64, age(1, n));
         }
-        for (n, id) in channels.iter().enumerate() {
-            let c = &mut self.channels;
-            (
-                c.0.push(*id),
-                c.1.push(user),
-                c.2.push(pick(&wallets, 2, n as u64)),
-                c.3.push(age(2, n as u64)),
+        for (n, id) in (0u64..).zip(&channels) {
+            let wallet = pick(&wallets, 2, n);
+            self.channels.push(
+                *id,
+                user,
+                &[wallet],
+                (draw(2, n) % 100_000) as i64,
+                age(2, n),
             );
         }
-        for (n, id) in categories.iter().enumerate() {
-            push3(&mut self.categories, *id, user, age(3, n as u64));
+        for (n, id) in (0u64..).zip(&categories) {
+            self.categories
+                .push(*id, user, &[], (draw(3, n) % 100_000) as i64, age(3, n));
         }
         for n in 0..counts.transactions {
-            let t = &mut self.transactions;
-            t.0.push(row_id(seed, index, 4, n));
-            t.1.push(user);
-            t.2.push(pick(&wallets, 4, n));
-            t.3.push(pick(&channels, 5, n));
-            t.4.push(pick(&categories, 6, n));
-            t.5.push((mix(seed, index, 7 << 40 | n) % 100_000) as i64);
-            t.6.push(age(4, n));
+            let parents = [
+                pick(&wallets, 4, n),
+                pick(&channels, 5, n),
+                pick(&categories, 6, n),
+            ];
+            let cents = (draw(7, n) % 100_000) as i64;
+            self.transactions
+                .push(row_id(seed, index, 4, n), user, &parents, cents, age(4, n));
         }
         for n in 0..counts.plans {
-            let p = &mut self.plans;
-            (
-                p.0.push(row_id(seed, index, 5, n)),
-                p.1.push(user),
-                p.2.push(pick(&categories, 8, n)),
-            );
-            (
-                p.3.push((mix(seed, index, 9 << 40 | n) % 500_000) as i64),
-                p.4.push(age(5, n)),
+            let category = pick(&categories, 8, n);
+            let cents = (draw(9, n) % 500_000) as i64;
+            self.plans.push(
+                row_id(seed, index, 5, n),
+                user,
+                &[category],
+                cents,
+                age(5, n),
             );
         }
         self.rows += counts.wallets
@@ -228,14 +243,6 @@ impl Batch {
             + counts.plans;
     }
 }
-
-fn push3(cols: &mut (Vec<Uuid>, Vec<Uuid>, Vec<i64>), id: Uuid, user: Uuid, age: i64) {
-    cols.0.push(id);
-    cols.1.push(user);
-    cols.2.push(age);
-}
-
-const AT: &str = "date_trunc('milliseconds', now() - make_interval(secs => a / 1000.0))";
 
 /// Seeds every user's rows by SQL, `ROW_BATCH_USERS` users per round trip. Returns rows written.
 pub async fn seed_rows(
@@ -270,40 +277,64 @@ pub async fn seed_rows(
     Ok(written)
 }
 
-async fn insert_batch(db: &tokio_postgres::Client, b: &Batch) -> Result<(), tokio_postgres::Error> {
-    let tx = format!(
+/// `updated_at` from the age column, at PostgreSQL's millisecond precision.
+const AT: &str = "date_trunc('milliseconds', now() - make_interval(secs => a / 1000.0))";
+
+/// Insert statements per table: `$1` ids, `$2` owners, `$3..` parents, then value and age.
+const INSERTS: [(&str, usize); 5] = [
+    (
         "insert into public.wallets (id, user_id, name, updated_at) \
-         select i, u, 'wallet ' || (a % 100000), {AT} from unnest($1::uuid[], $2::uuid[], $3::int8[]) as x(i, u, a)"
-    );
-    db.execute(&tx, &[&b.wallets.0, &b.wallets.1, &b.wallets.2])
-        .await?;
-    let ch = format!(
+      select i, u, 'wallet ' || v, {AT} from unnest($1::uuid[], $2::uuid[], $3::int8[], $4::int8[]) as x(i, u, v, a)",
+        0,
+    ),
+    (
         "insert into public.channels (id, user_id, wallet_id, name, updated_at) \
-         select i, u, w, 'channel ' || (a % 100000), {AT} from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[]) as x(i, u, w, a)"
-    );
-    let c = &b.channels;
-    db.execute(&ch, &[&c.0, &c.1, &c.2, &c.3]).await?;
-    let cat = format!(
+      select i, u, w, 'channel ' || v, {AT} from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], $5::int8[]) as x(i, u, w, v, a)",
+        1,
+    ),
+    (
         "insert into public.categories_user (id, user_id, name, updated_at) \
-         select i, u, 'category ' || (a % 100000), {AT} from unnest($1::uuid[], $2::uuid[], $3::int8[]) as x(i, u, a)"
-    );
-    db.execute(&cat, &[&b.categories.0, &b.categories.1, &b.categories.2])
-        .await?;
-    let t = &b.transactions;
-    let trx = format!(
+      select i, u, 'category ' || v, {AT} from unnest($1::uuid[], $2::uuid[], $3::int8[], $4::int8[]) as x(i, u, v, a)",
+        0,
+    ),
+    (
         "insert into public.transactions (id, user_id, wallet_id, channel_id, category_id, amount, updated_at) \
-         select i, u, w, c, k, m::numeric / 100, {AT} \
-         from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::int8[], $7::int8[]) as x(i, u, w, c, k, m, a)"
-    );
-    db.execute(&trx, &[&t.0, &t.1, &t.2, &t.3, &t.4, &t.5, &t.6])
-        .await?;
-    let p = &b.plans;
-    let pl = format!(
+      select i, u, w, c, k, v::numeric / 100, {AT} \
+      from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::int8[], $7::int8[]) as x(i, u, w, c, k, v, a)",
+        3,
+    ),
+    (
         "insert into public.plans (id, user_id, category_id, name, amount, updated_at) \
-         select i, u, k, 'plan', m::numeric / 100, {AT} \
-         from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], $5::int8[]) as x(i, u, k, m, a)"
-    );
-    db.execute(&pl, &[&p.0, &p.1, &p.2, &p.3, &p.4]).await?;
+      select i, u, k, 'plan', v::numeric / 100, {AT} \
+      from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], $5::int8[]) as x(i, u, k, v, a)",
+        1,
+    ),
+];
+
+async fn insert_batch(db: &tokio_postgres::Client, b: &Batch) -> Result<(), tokio_postgres::Error> {
+    let tables = [
+        &b.wallets,
+        &b.channels,
+        &b.categories,
+        &b.transactions,
+        &b.plans,
+    ];
+    for ((sql, parents), cols) in INSERTS.iter().zip(tables) {
+        if cols.id.is_empty() {
+            continue;
+        }
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+            vec![&cols.id, &cols.user];
+        params.extend(
+            cols.refs
+                .iter()
+                .take(*parents)
+                .map(|r| r as &(dyn tokio_postgres::types::ToSql + Sync)),
+        );
+        params.push(&cols.value);
+        params.push(&cols.age);
+        db.execute(&sql.replace("{AT}", AT), &params).await?;
+    }
     Ok(())
 }
 

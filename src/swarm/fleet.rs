@@ -63,10 +63,10 @@ pub struct DeviceMetrics {
 
 impl DeviceMetrics {
     fn release_start_permit(&self, op_name: &str) {
-        if op_name == op::SYNC || op_name == op::SIGN_IN {
-            if let Ok(mut permit) = self.permit.lock() {
-                permit.take();
-            }
+        if (op_name == op::SYNC || op_name == op::SIGN_IN)
+            && let Ok(mut permit) = self.permit.lock()
+        {
+            permit.take();
         }
     }
 }
@@ -91,7 +91,7 @@ impl Metrics for DeviceMetrics {
 }
 
 enum Slot {
-    Parked(Device),
+    Parked(Box<Device>),
     Running {
         inputs: mpsc::Sender<Input>,
         cancel: CancellationToken,
@@ -224,7 +224,7 @@ impl Fleet {
                 self.slots.insert(device, Slot::Returning { reopen: true });
                 return;
             }
-            Some(Slot::Parked(state)) => self.spawn(device, state),
+            Some(Slot::Parked(state)) => self.spawn(device, *state),
             None => {
                 let state = self.new_device(device);
                 self.started += 1;
@@ -323,7 +323,8 @@ impl Fleet {
         if matches!(slot, Some(Slot::Running { .. })) {
             self.recorders.running.fetch_sub(1, Ordering::Relaxed);
         }
-        self.slots.insert(device, Slot::Parked(run.device));
+        self.slots
+            .insert(device, Slot::Parked(Box::new(run.device)));
         if reopen {
             self.open(device);
         }
@@ -346,7 +347,7 @@ impl Fleet {
             .collect();
         for device in parked {
             if let Some(Slot::Parked(state)) = self.slots.remove(&device) {
-                self.spawn(device, state);
+                self.spawn(device, *state);
             }
         }
         let mut answers = Vec::new();
@@ -407,7 +408,7 @@ impl Fleet {
             .slots
             .drain()
             .filter_map(|(_, s)| match s {
-                Slot::Parked(device) => Some(device),
+                Slot::Parked(device) => Some(*device),
                 _ => None,
             })
             .collect();

@@ -97,7 +97,8 @@ fn closed_ramp_starts_then_stops_devices_at_the_crossings() {
     let all: Vec<_> = activations(&phases, DeviceOrder::new(10, 3), 7, |_| true).collect();
     let starts: Vec<_> = all
         .iter()
-        .filter_map(|a| matches!(a, Activation::Start { .. }).then(|| a.at()))
+        .filter(|a| matches!(a, Activation::Start { .. }))
+        .map(|a| a.at())
         .collect();
     assert_eq!(starts, vec![secs(0), secs(1), secs(2), secs(3)]);
     let stops: Vec<_> = all

@@ -1,0 +1,350 @@
+//! `syncstorm run <scenario.toml>`: boot or resolve the target, check the fd and port budget,
+//! seed the population, run the phases on worker processes with probes on the same timeline,
+//! quiesce, run the oracle, write the JSON and HTML, print the summary, map to an exit code.
+//! Ctrl-C (or SIGTERM) stops the load and still writes the report of what ran.
+
+mod outcome;
+mod plan_budget;
+mod target;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::Utc;
+use syncstorm_scenario::RunPlan;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::exit;
+use crate::progress::Progress;
+use crate::result::{Probes, RunResult};
+use crate::swarm::coordinator::{self, Launcher, ProgressSpec, SwarmOutcome};
+use crate::swarm::shard::{self, Shard};
+use crate::swarm::task::WorkerTask;
+use crate::{population, probes, report};
+
+pub use outcome::{RunParts, merge_oracle};
+
+/// Options of `syncstorm run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// The scenario file (see scenarios/README.md).
+    pub scenario: PathBuf,
+    /// Override any scenario field by its dotted path, e.g. `--set population.users=500`.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub overrides: Vec<String>,
+    /// Add a threshold, e.g. `--threshold "sync.p99 < 2s"`.
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
+    /// Where the JSON result and HTML report go (default: the scenario's `run.out`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Run one slice of the population, `i/n` with i from 0, and write a mergeable result.
+    #[arg(long)]
+    pub shard: Option<Shard>,
+    /// Direct PostgreSQL URL of the target, for SQL seeding, probes and the oracle.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// A non-loopback host this run may send traffic to (repeatable).
+    #[arg(long = "allow-host")]
+    pub allow_hosts: Vec<String>,
+    /// Run the workers as tasks in this process instead of worker processes.
+    #[arg(long, hide = true)]
+    pub in_process: bool,
+}
+
+/// A run that could not happen: bad input (exit 2) or a failure (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    BadInput(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl RunError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::BadInput(_) => exit::BAD_INPUT,
+            RunError::Failed(_) => exit::RUN_FAILED,
+        }
+    }
+}
+
+/// Loads the plan and runs it; returns the process exit code.
+pub fn run(args: RunArgs) -> i32 {
+    init_logging();
+    let plan =
+        match syncstorm_scenario::load_with(&args.scenario, &args.overrides, &args.thresholds) {
+            Ok(plan) => plan,
+            Err(e) => {
+                eprintln!("syncstorm run: {e}");
+                return exit::BAD_INPUT;
+            }
+        };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("syncstorm run: cannot start the async runtime: {e}");
+            return exit::RUN_FAILED;
+        }
+    };
+    let code = runtime.block_on(async {
+        let stop = CancellationToken::new();
+        let signals = tokio::spawn(stop_on_signals(stop.clone()));
+        let code = match execute(&plan, &args, stop).await {
+            Ok(result) => result.status.exit_code,
+            Err(e) => {
+                eprintln!("syncstorm run: {e}");
+                e.exit_code()
+            }
+        };
+        signals.abort();
+        code
+    });
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    code
+}
+
+/// The worker process entry (`syncstorm __worker`).
+pub fn worker() -> i32 {
+    init_logging();
+    match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt.block_on(crate::swarm::worker::main()),
+        Err(e) => {
+            eprintln!("syncstorm worker: cannot start the async runtime: {e}");
+            exit::RUN_FAILED
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// First Ctrl-C or SIGTERM: stop the load, keep the report. A second one: leave at once.
+async fn stop_on_signals(stop: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    for round in 0..2 {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        if round == 0 {
+            eprintln!(
+                "\nsyncstorm run: stopping the load; the report of what ran follows (again to quit now)"
+            );
+            stop.cancel();
+        } else {
+            std::process::exit(exit::RUN_FAILED);
+        }
+    }
+}
+
+/// The whole run, in-process: the library entry the command and the tests call.
+pub async fn execute(
+    plan: &RunPlan,
+    args: &RunArgs,
+    stop: CancellationToken,
+) -> Result<RunResult, RunError> {
+    let shard = args.shard.unwrap_or(Shard::WHOLE);
+    let shape = plan_budget::shape(plan, shard);
+    let root = CancellationToken::new();
+    let mut progress = Progress::detect();
+    progress.note(&format!(
+        "syncstorm run: {} — {} devices in shard {shard}",
+        plan.name, shape.devices
+    ));
+    let workers = plan_budget::check(plan, &shape)?;
+    let prepared = target::prepare(
+        plan,
+        shape.sockets(),
+        args.database_url.clone(),
+        &args.allow_hosts,
+        &root,
+    )
+    .await?;
+    let started_at = Utc::now();
+    let users = shard.users(plan.population.users);
+    let tag = population::credential_tag(&plan.name, plan.run.seed, started_at.timestamp());
+    let outcome = seed_and_run(
+        plan,
+        args,
+        &prepared,
+        users,
+        &tag,
+        workers,
+        &stop,
+        &mut progress,
+    )
+    .await;
+    let (swarm, probes, failure, load_started) = outcome;
+    let parts = RunParts {
+        started_at: load_started.unwrap_or(started_at),
+        duration_s: (Utc::now() - load_started.unwrap_or(started_at)).as_seconds_f64(),
+        shard,
+        swarm,
+        probes,
+        failure,
+    };
+    let result = outcome::build(plan, parts);
+    let written = write_outputs(
+        &result,
+        args.out.clone().unwrap_or_else(|| plan.run.out.clone()),
+    );
+    if let Some(stack) = prepared.stack {
+        let _ = tokio::time::timeout(Duration::from_secs(15), stack.stop()).await;
+    }
+    root.cancel();
+    written.map(|()| result)
+}
+
+type RunOutputs = (
+    SwarmOutcome,
+    Probes,
+    Option<String>,
+    Option<chrono::DateTime<Utc>>,
+);
+
+/// Seeds the shard's users and rows, then runs the load with the probes beside it.
+#[allow(clippy::too_many_arguments)]
+async fn seed_and_run(
+    plan: &RunPlan,
+    args: &RunArgs,
+    prepared: &target::Prepared,
+    users: std::ops::Range<u64>,
+    tag: &str,
+    workers: u32,
+    stop: &CancellationToken,
+    progress: &mut Progress,
+) -> RunOutputs {
+    let empty = |failure: String| {
+        (
+            SwarmOutcome {
+                interrupted: stop.is_cancelled(),
+                ..Default::default()
+            },
+            Probes::default(),
+            Some(failure),
+            None,
+        )
+    };
+    progress.note(&format!("seeding {} users …", users.end - users.start));
+    let endpoint = match syncstorm_wire::client::Endpoint::new(
+        &prepared.endpoints.base_url,
+        &prepared.endpoints.anon_key,
+    ) {
+        Ok(e) => e,
+        Err(e) => return empty(format!("the target URL is not usable: {e}")),
+    };
+    let ids = match population::create_users(
+        &endpoint,
+        &prepared.service_role_key,
+        tag,
+        users.clone(),
+        stop,
+    )
+    .await
+    {
+        Ok(ids) => ids,
+        Err(e) => return empty(e.to_string()),
+    };
+    if let Some(db) = &prepared.endpoints.database_url {
+        match population::seed_rows(db, &plan.population, plan.run.seed, users.clone(), &ids).await
+        {
+            Ok(rows) => progress.note(&format!("seeded {rows} rows")),
+            Err(e) => return empty(e.to_string()),
+        }
+    }
+    let load_started = Utc::now() + chrono::Duration::seconds(2);
+    let tasks = worker_tasks(
+        plan,
+        prepared,
+        users,
+        &ids,
+        tag,
+        workers,
+        load_started.timestamp_millis(),
+    );
+    let origin = crate::swarm::worker::origin_instant(load_started.timestamp_millis());
+    let probe_stop = CancellationToken::new();
+    let probe_config = probes::ProbeConfig {
+        database_url: prepared.endpoints.database_url.clone(),
+        metrics_urls: prepared.metrics_urls.clone(),
+        source: prepared.probe_source.clone(),
+        interval: Duration::from_secs(1),
+    };
+    let probing = tokio::spawn(probes::run(probe_config, origin, probe_stop.clone()));
+    let launcher = launcher(args);
+    let spec = ProgressSpec {
+        total: plan.load_duration(),
+    };
+    let swarm = coordinator::run(tasks, launcher, stop.clone(), progress, &spec).await;
+    probe_stop.cancel();
+    let probes = probing.await.unwrap_or_default();
+    (swarm, probes, None, Some(load_started))
+}
+
+fn launcher(args: &RunArgs) -> Launcher {
+    if args.in_process {
+        return Launcher::InProcess;
+    }
+    Launcher::current_exe().unwrap_or(Launcher::InProcess)
+}
+
+/// One task per worker: the shard's users split evenly, ids alongside.
+fn worker_tasks(
+    plan: &RunPlan,
+    prepared: &target::Prepared,
+    users: std::ops::Range<u64>,
+    ids: &[uuid::Uuid],
+    tag: &str,
+    workers: u32,
+    origin_unix_ms: i64,
+) -> Vec<WorkerTask> {
+    let scenario_toml = toml::to_string(&plan.document).unwrap_or_default();
+    (0..workers)
+        .map(|w| {
+            let part = shard::split(users.clone(), w, workers);
+            let from = (part.start - users.start) as usize;
+            let to = (part.end - users.start) as usize;
+            WorkerTask {
+                label: format!("worker-{w}"),
+                scenario_toml: scenario_toml.clone(),
+                users: part,
+                user_ids: ids[from..to].to_vec(),
+                credential_tag: tag.to_owned(),
+                endpoints: prepared.endpoints.clone(),
+                origin_unix_ms,
+            }
+        })
+        .filter(|t| !t.users.is_empty())
+        .collect()
+}
+
+/// Writes the JSON and the HTML beside it, and prints the console summary.
+fn write_outputs(result: &RunResult, dir: PathBuf) -> Result<(), RunError> {
+    let json = result
+        .write(&dir)
+        .map_err(|e| RunError::Failed(e.to_string()))?;
+    let html = json.with_extension("html");
+    report::write_html(result, &html)
+        .map_err(|e| RunError::Failed(format!("cannot write {}: {e}", html.display())))?;
+    use std::io::IsTerminal;
+    println!(
+        "{}",
+        report::console::summary(result, std::io::stdout().is_terminal())
+    );
+    println!("result: {}\nreport: {}", json.display(), html.display());
+    Ok(())
+}

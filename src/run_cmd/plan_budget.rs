@@ -1,0 +1,80 @@
+//! The run's shape in sockets, and the fd and port budget check before anything connects.
+
+use syncstorm_device::{ConnectionModel, PulseMode};
+use syncstorm_scenario::{Load, RunPlan, Workers};
+
+use super::RunError;
+use crate::swarm::budget::{self, BudgetInput};
+use crate::swarm::shard::Shard;
+
+/// How many devices this process runs at the peak, and what each holds open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    pub devices: u64,
+    pub http_per_device: u64,
+    pub ws_per_device: u64,
+}
+
+impl Shape {
+    pub fn sockets(&self) -> u64 {
+        self.devices * (self.http_per_device + self.ws_per_device)
+    }
+}
+
+/// The shard's peak: all its devices when any phase is open-model (any device may be opened),
+/// else its share of the largest closed-model count.
+pub fn shape(plan: &RunPlan, shard: Shard) -> Shape {
+    let users = shard.users(plan.population.users);
+    let in_shard = (users.end - users.start) * u64::from(plan.population.devices_per_user);
+    let any_open = plan
+        .phases
+        .iter()
+        .any(|p| matches!(p.load, Load::Open { .. }));
+    let total = plan.total_devices().max(1);
+    let devices = if any_open {
+        in_shard
+    } else {
+        (plan.peak_closed_devices() as u128 * in_shard as u128).div_ceil(total as u128) as u64
+    };
+    Shape {
+        devices: devices.min(in_shard),
+        http_per_device: match plan.device.connections {
+            ConnectionModel::Owned => 1,
+            ConnectionModel::Pooled => 0,
+        },
+        ws_per_device: u64::from(plan.device.pulse.mode == PulseMode::Websocket),
+    }
+}
+
+/// Checks the budget; on success returns the worker count to use.
+pub fn check(plan: &RunPlan, shape: &Shape) -> Result<u32, RunError> {
+    let (destinations, server_capacity) = super::target::expected(plan, shape.sockets());
+    let fds_per_worker = budget::raise_fd_limit();
+    let per_device = shape.http_per_device + shape.ws_per_device;
+    let workers = match plan.run.workers {
+        Workers::Count(n) => u64::from(n),
+        Workers::Auto => budget::workers_needed(shape.devices, per_device, fds_per_worker),
+    };
+    let input = BudgetInput {
+        devices: shape.devices,
+        http_per_device: shape.http_per_device,
+        ws_per_device: shape.ws_per_device,
+        workers,
+        fds_per_worker,
+        ephemeral_ports: budget::ephemeral_ports(),
+        http_destinations: destinations,
+        ws_destinations: destinations,
+        server_capacity,
+        same_destination: true,
+    };
+    match budget::check(&input) {
+        Ok(_) => Ok(workers.clamp(1, u64::from(u32::MAX)) as u32),
+        Err(short) => {
+            let lines: Vec<String> = short.iter().map(ToString::to_string).collect();
+            Err(RunError::BadInput(format!(
+                "the run does not fit this machine: {}",
+                lines.join("; ")
+            )))
+        }
+    }
+}

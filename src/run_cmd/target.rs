@@ -1,0 +1,134 @@
+//! Getting a target ready for a run: boot the embedded stack on enough loopback addresses, or
+//! resolve a real Supabase project through the guard. Says what the budget check needs.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use syncstorm_scenario::{RunPlan, TargetKind};
+use syncstorm_stack::{RunningStack, Stack, StackConfig};
+use tokio_util::sync::CancellationToken;
+
+use super::RunError;
+use crate::swarm::budget;
+use crate::swarm::task::Endpoints;
+
+/// Most loopback addresses the embedded stack is asked to listen on.
+const MAX_ADDRESSES: u64 = 16;
+/// File descriptors the stack's own process keeps for PostgreSQL pools, logs and the runtime.
+const STACK_FD_RESERVE: u64 = 1_024;
+
+/// A target ready to take traffic.
+pub struct Prepared {
+    pub endpoints: Endpoints,
+    pub service_role_key: String,
+    /// The embedded stack, kept alive for the run.
+    pub stack: Option<RunningStack>,
+    pub metrics_urls: Vec<String>,
+    pub probe_source: String,
+}
+
+/// Loopback addresses needed so `sockets` connections fit the ephemeral ports (with 10 %
+/// headroom), between 1 and `MAX_ADDRESSES`.
+pub fn addresses_for(sockets: u64) -> u64 {
+    let usable = budget::ephemeral_ports() * 9 / 10;
+    sockets.div_ceil(usable.max(1)).clamp(1, MAX_ADDRESSES)
+}
+
+/// What the budget check may assume before the target is up: destination addresses and the
+/// server side's connection capacity (the embedded stack shares this process's fd limit).
+pub fn expected(plan: &RunPlan, sockets: u64) -> (u64, Option<u64>) {
+    match plan.target.kind {
+        TargetKind::Embedded => (
+            addresses_for(sockets),
+            Some(budget::raise_fd_limit().saturating_sub(STACK_FD_RESERVE)),
+        ),
+        TargetKind::Supabase { .. } => (1, None),
+    }
+}
+
+/// Boots or resolves the plan's target.
+pub async fn prepare(
+    plan: &RunPlan,
+    sockets: u64,
+    database_url: Option<String>,
+    allow_hosts: &[String],
+    cancel: &CancellationToken,
+) -> Result<Prepared, RunError> {
+    match &plan.target.kind {
+        TargetKind::Embedded => boot_embedded(plan, sockets, database_url, cancel).await,
+        TargetKind::Supabase {
+            url,
+            allow_hosts: scenario_hosts,
+            database_url: scenario_db,
+        } => {
+            let mut hosts = scenario_hosts.clone();
+            hosts.extend_from_slice(allow_hosts);
+            let target = crate::target::resolve_supabase(
+                Some(url),
+                &hosts,
+                database_url.or_else(|| scenario_db.clone()),
+                |name| std::env::var(name).ok(),
+            )
+            .map_err(|e| RunError::BadInput(e.to_string()))?;
+            Ok(Prepared {
+                endpoints: Endpoints {
+                    base_url: target.url.as_str().trim_end_matches('/').to_owned(),
+                    addresses: Vec::new(),
+                    anon_key: target.anon_key,
+                    database_url: target.database_url.clone(),
+                },
+                service_role_key: target.service_role_key,
+                stack: None,
+                metrics_urls: Vec::new(),
+                probe_source: match &target.database_url {
+                    Some(db) => format!("--database-url {}", crate::target::redact_url(db)),
+                    None => "none (no database URL given)".to_owned(),
+                },
+            })
+        }
+    }
+}
+
+async fn boot_embedded(
+    plan: &RunPlan,
+    sockets: u64,
+    database_url: Option<String>,
+    cancel: &CancellationToken,
+) -> Result<Prepared, RunError> {
+    let count = addresses_for(sockets);
+    let hosts: Vec<IpAddr> = (1..=count)
+        .map(|n| IpAddr::V4(Ipv4Addr::new(127, 0, 0, n as u8)))
+        .collect();
+    let mut config = StackConfig::new(plan.target.plan.clone());
+    config.hosts = hosts.clone();
+    config.bcrypt_cost = plan.population.password_hash_cost.clamp(4, 31);
+    config.database_url = database_url;
+    let stack = Stack::start(config, cancel.child_token())
+        .await
+        .map_err(|e| RunError::Failed(format!("the embedded stack did not start: {e}")))?;
+    Ok(Prepared {
+        endpoints: Endpoints {
+            base_url: stack.url.clone(),
+            addresses: hosts,
+            anon_key: stack.anon_key.clone(),
+            database_url: Some(stack.database_url.clone()),
+        },
+        service_role_key: stack.service_role_key.clone(),
+        metrics_urls: vec![format!("{}/metrics", stack.url)],
+        probe_source: "embedded stack".to_owned(),
+        stack: Some(stack),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_grow_with_sockets_and_stay_bounded() {
+        assert_eq!(addresses_for(0), 1);
+        assert_eq!(addresses_for(2_000), 1);
+        let ports = budget::ephemeral_ports() * 9 / 10;
+        assert_eq!(addresses_for(ports + 1), 2);
+        assert_eq!(addresses_for(10_000_000), MAX_ADDRESSES);
+    }
+}

@@ -1,0 +1,95 @@
+//! A small real run end to end: the `syncstorm` binary boots the embedded stack, seeds,
+//! runs tens of devices on two worker processes for a few seconds, quiesces, checks and
+//! writes a JSON result and an HTML report.
+
+mod run_support;
+
+use run_support::{only_result, small_scenario, syncstorm};
+
+#[test]
+fn a_small_run_writes_a_result_with_operations_probes_and_a_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = small_scenario(dir.path(), 12, 6);
+    let out = dir.path().join("out");
+    let run = syncstorm()
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("syncstorm runs");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let code = run.status.code();
+    assert!(matches!(code, Some(0) | Some(3)), "exit {code:?}\n{stderr}");
+    let r = only_result(&out);
+    assert_eq!(r["schema_version"], 1);
+    assert_eq!(r["status"]["outcome"], "completed", "{}", r["status"]);
+    let syncs = &r["operations"]["sync"];
+    assert!(
+        syncs["count"].as_u64().unwrap() >= 12,
+        "every device synced: {syncs}"
+    );
+    assert!(r["operations"]["sign_in"]["count"].as_u64().unwrap() >= 12);
+    assert!(
+        r["counters"]["arrivals"].as_u64().unwrap() > 0,
+        "open-model arrivals ran"
+    );
+    assert!(r["peak"]["devices"].as_u64().unwrap() > 0);
+    assert!(!r["timeseries"]["points"].as_array().unwrap().is_empty());
+    assert!(
+        !r["probes"]["samples"].as_array().unwrap().is_empty(),
+        "probes sampled"
+    );
+    assert!(
+        r["generator"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["worker"] == "worker-1")
+    );
+    assert_eq!(r["thresholds"][0]["expression"], "sync.p99 < 10s");
+    assert!(
+        r["oracle"].is_object()
+            || r["status"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("oracle"),
+        "the oracle ran or the result says why not: {}",
+        r["status"]
+    );
+}
+
+#[test]
+fn a_bad_override_is_one_sentence_and_exit_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = small_scenario(dir.path(), 2, 2);
+    let run = syncstorm()
+        .arg("run")
+        .arg(&scenario)
+        .args(["--set", "population.userz=5"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("population.userz"), "{stderr}");
+}
+
+#[test]
+fn a_run_too_big_for_the_fd_budget_says_what_to_raise() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = small_scenario(dir.path(), 2, 2);
+    let run = syncstorm()
+        .arg("run")
+        .arg(&scenario)
+        .args(["--set", "population.users=50000", "--set", "run.workers=1"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("100,000 devices need 2 connections each"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("raise `run.workers` to"), "{stderr}");
+}
