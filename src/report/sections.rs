@@ -322,6 +322,21 @@ pub fn scenario(r: &RunResult) -> String {
             &rows,
         ));
     }
+    let m = &r.machine;
+    let machine = vec![
+        vec!["host".into(), esc(&m.hostname)],
+        vec![
+            "operating system".into(),
+            esc(&format!("{} (kernel {})", m.os, m.kernel)),
+        ],
+        vec!["cores".into(), m.cores.to_string()],
+        vec![
+            "memory".into(),
+            format!("{:.1} GiB", m.memory_bytes as f64 / 1_073_741_824.0),
+        ],
+    ];
+    body.push_str("<h3>Generator machine</h3>");
+    body.push_str(&super::html::table("plan", &["machine", "value"], &machine));
     let _ = write!(body, "<h3>Scenario as run</h3><pre>{}</pre>", esc(&json));
     section("scenario", "The scenario and plan as run", &body)
 }
