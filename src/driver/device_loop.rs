@@ -17,6 +17,7 @@ use super::metrics::{Metrics, op};
 use super::pulse::{OpenArgs, PulseSocket};
 use super::requests::{self, Finished, Pending, RequestContext};
 use super::session::{self, AuthDone, AuthPending};
+use super::settle::settle;
 use super::{Clock, Credentials, DeviceRun, DeviceTask, DriverConfig, DriverError, Input};
 
 /// What woke the loop.
@@ -47,6 +48,10 @@ struct DeviceLoop<M> {
     after_renewal: Vec<Action>,
     requests: RequestContext,
     in_flight: FuturesUnordered<Pending>,
+    /// Per request in flight, its number and the failure that stands in for it if the driver
+    /// stops first (see `settle`).
+    stand_ins: Vec<(u32, Event)>,
+    next_request: u32,
     timers: [Option<i64>; 3],
     pulse: Option<PulseSocket>,
     cancel: CancellationToken,
@@ -126,6 +131,8 @@ pub(super) async fn run<M: Metrics>(task: DeviceTask<M>) -> DeviceRun {
         after_renewal: Vec::new(),
         requests,
         in_flight: FuturesUnordered::new(),
+        stand_ins: Vec::new(),
+        next_request: 0,
         timers: [None; 3],
         pulse: None,
         cancel,
@@ -160,8 +167,13 @@ impl<M: Metrics> DeviceLoop<M> {
     ) {
         let (mut inputs_open, mut network_open) = (true, true);
         self.online = *online.borrow_and_update();
-        if !self.online {
-            self.step(Event::NetworkLost);
+        // A device reopened after a run that ended offline (or the reverse) catches up.
+        if self.device.is_online() != self.online {
+            self.step(if self.online {
+                Event::NetworkBack
+            } else {
+                Event::NetworkLost
+            });
         }
         loop {
             match self
@@ -197,6 +209,12 @@ impl<M: Metrics> DeviceLoop<M> {
         if self.sync_started_ms.take().is_some() {
             self.metrics.gauge(gauge::SYNCS_IN_FLIGHT, -1);
         }
+        let stand_ins = std::mem::take(&mut self.stand_ins)
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect();
+        let retry_at = self.timers[timer_slot(Timer::UsapRetry)];
+        settle(&mut self.device, stand_ins, retry_at, self.clock.now_ms());
     }
 
     async fn wait(
@@ -253,8 +271,14 @@ impl<M: Metrics> DeviceLoop<M> {
     }
 
     fn start_request(&mut self, action: Action, retried: bool) {
-        if let Some(pending) = requests::start(action, &self.requests, retried) {
+        let id = self.next_request;
+        let stand_in = requests::is_request(&action).then(|| requests::failure_event(&action));
+        if let Some(pending) = requests::start(action, &self.requests, retried, id) {
+            self.next_request = id.wrapping_add(1);
             self.in_flight.push(pending);
+            if let Some(event) = stand_in {
+                self.stand_ins.push((id, event));
+            }
         }
     }
 
@@ -289,6 +313,9 @@ impl<M: Metrics> DeviceLoop<M> {
     }
 
     fn on_finished(&mut self, done: Finished) {
+        if let Some(i) = self.stand_ins.iter().position(|(id, _)| *id == done.id) {
+            self.stand_ins.swap_remove(i);
+        }
         let Some(error) = done.error else {
             self.metrics.latency(done.op, done.took);
             if let (Some(table), true) = (done.table, done.op == op::PULL) {

@@ -19,6 +19,7 @@ mod network;
 pub mod pulse;
 mod requests;
 mod session;
+mod settle;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -32,6 +32,8 @@ pub(crate) struct Finished {
     pub action: Action,
     /// This is already the re-issue.
     pub retried: bool,
+    /// The driver's number for this request (to forget its stand-in failure).
+    pub id: u32,
 }
 
 /// What every request needs.
@@ -44,7 +46,12 @@ pub(crate) struct RequestContext {
 }
 
 /// Starts the request an action asks for; `None` for actions that are not requests.
-pub(crate) fn start(action: Action, ctx: &RequestContext, retried: bool) -> Option<Pending> {
+pub(crate) fn start(
+    action: Action,
+    ctx: &RequestContext,
+    retried: bool,
+    id: u32,
+) -> Option<Pending> {
     let (op, table) = match &action {
         Action::CheckToken => (op::TOKEN_CHECK, None),
         Action::FetchPage(q) => (op::PULL, Some(q.table)),
@@ -77,6 +84,7 @@ pub(crate) fn start(action: Action, ctx: &RequestContext, retried: bool) -> Opti
             error,
             action,
             retried,
+            id,
         }
     }))
 }
@@ -147,8 +155,20 @@ fn decode_error(what: &str) -> ClientError {
     ClientError::new(ErrorKind::Decode, what.to_owned())
 }
 
+/// Whether the driver carries this action out as a request.
+pub(crate) fn is_request(action: &Action) -> bool {
+    matches!(
+        action,
+        Action::CheckToken
+            | Action::FetchPage(_)
+            | Action::ReadRows { .. }
+            | Action::Upsert { .. }
+            | Action::PushRpc { .. }
+    )
+}
+
 /// The machine's answer for a failed request.
-fn failure_event(action: &Action) -> Event {
+pub(crate) fn failure_event(action: &Action) -> Event {
     match action {
         Action::CheckToken => Event::TokenChecked(Err(RequestFailed)),
         Action::FetchPage(q) => Event::PageFetched {
