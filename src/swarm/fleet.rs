@@ -335,8 +335,8 @@ impl Fleet {
         !self.tasks.is_empty()
     }
 
-    /// The final quiet sync: every device that ever ran syncs once more and reports when idle.
-    /// Returns (answered in time, did not). Bounded by `within`.
+    /// The final quiet sync: every device that ever ran syncs twice more and reports when idle.
+    /// Returns (answered the last round in time, did not). Bounded by `within`.
     pub async fn quiesce(&mut self, within: Duration) -> (u64, u64) {
         let deadline = tokio::time::Instant::now() + within;
         self.settle_returning(deadline).await;
@@ -350,6 +350,14 @@ impl Fleet {
                 self.spawn(device, *state);
             }
         }
+        // Round one pushes what every device still holds; round two pulls what the others
+        // pushed in round one, so every device ends with the server's final state.
+        let _ = self.quiet_round(deadline).await;
+        self.quiet_round(deadline).await
+    }
+
+    /// Asks every running device for a quiet sync; returns (answered by `deadline`, did not).
+    async fn quiet_round(&self, deadline: tokio::time::Instant) -> (u64, u64) {
         let mut answers = Vec::new();
         for slot in self.slots.values() {
             if let Slot::Running { inputs, .. } = slot {
