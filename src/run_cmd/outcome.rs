@@ -13,6 +13,11 @@ use crate::swarm::coordinator::SwarmOutcome;
 use crate::swarm::shard::Shard;
 use crate::swarm::task::WorkerSummary;
 
+/// Counter: devices whose final quiet sync finished within `run.quiesce`.
+pub const DEVICES_QUIESCED: &str = "devices_quiesced";
+/// Counter: devices still syncing (or never back online) when `run.quiesce` ran out; the
+/// oracle judges them as they are, so their users may show as not converged.
+pub const DEVICES_NOT_QUIESCED: &str = "devices_not_quiesced";
 /// Oracle examples kept in the result (the rest are counted).
 const MAX_EXAMPLES: usize = 20;
 
@@ -92,6 +97,11 @@ pub fn build(plan: &RunPlan, parts: RunParts) -> RunResult {
     if let Err(e) = r.set_metrics(&parts.swarm.total, parts.swarm.series.clone()) {
         failures.push(format!("the metrics could not be summarised: {e}"));
     }
+    let (quiesced, not_quiesced) = parts.swarm.summaries.iter().fold((0, 0), |(a, b), s| {
+        (a + s.devices_quiesced, b + s.devices_not_quiesced)
+    });
+    r.counters.insert(DEVICES_QUIESCED.into(), quiesced);
+    r.counters.insert(DEVICES_NOT_QUIESCED.into(), not_quiesced);
     r.coordinated_omission = coordinated_omission(&parts.swarm);
     r.generator = parts.swarm.generator.clone();
     r.probes = parts.probes;
@@ -109,6 +119,12 @@ fn status(r: &RunResult, swarm: &SwarmOutcome, failures: Vec<String>) -> RunStat
         .filter_map(|s| s.oracle_skipped.clone())
         .collect();
     let mut notes = failures.clone();
+    let not_quiesced = r.counters.get(DEVICES_NOT_QUIESCED).copied().unwrap_or(0);
+    if not_quiesced > 0 && !swarm.interrupted {
+        notes.push(format!(
+            "{not_quiesced} device(s) had not finished their quiet sync when run.quiesce ran out"
+        ));
+    }
     if let Some(first) = skipped.first() {
         notes.push(format!(
             "oracle skipped on {} worker(s): {first}",
