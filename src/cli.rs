@@ -17,6 +17,8 @@ pub enum Command {
     /// A worker process of `run` (started by the coordinator; reads its task on stdin).
     #[command(name = "__worker", hide = true)]
     Worker,
+    /// Run the embedded Supabase-compatible stack in the foreground and print its env lines.
+    Stack(crate::stack_cmd::StackArgs),
     /// Re-render the HTML report of a result file.
     Report(crate::report_cmd::ReportArgs),
     /// Write one report with two runs side by side (percentiles with deltas, overlaid charts).

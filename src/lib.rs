@@ -10,6 +10,7 @@ pub mod result;
 pub mod swarm;
 pub mod report;
 pub mod report_cmd;
+pub mod stack_cmd;
 pub mod probes;
 pub mod progress;
 pub mod population;

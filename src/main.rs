@@ -7,6 +7,7 @@ fn main() {
     let code = match cli.command {
         Command::Run(args) => syncstorm::run_cmd::run(args),
         Command::Worker => syncstorm::run_cmd::worker(),
+        Command::Stack(args) => syncstorm::stack_cmd::run(args),
         Command::Report(args) => report_cmd::report(&args),
         Command::Compare(args) => report_cmd::compare(&args),
         Command::Merge(args) => report_cmd::merge(&args),
