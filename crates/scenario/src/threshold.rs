@@ -15,15 +15,27 @@ use serde::{Serialize, Serializer};
 use std::fmt;
 use syncstorm_metrics::names::{counter, op};
 
-/// Operation names the driver records (`syncstorm_metrics::names::op`).
+/// Operation names a threshold may use: the shared ones of `syncstorm_metrics::names::op` and
+/// those the driver records itself (`ws_join`, `push.read`, per-table and per-tier pulls).
 pub const OPERATIONS: &[&str] = &[
     op::SIGN_IN,
     op::TOKEN_REFRESH,
     op::TOKEN_CHECK,
     op::PULL,
+    "pull.tier1",
+    "pull.tier2",
+    "pull.tier3",
+    "pull.wallets",
+    "pull.channels",
+    "pull.categories_user",
+    "pull.transactions",
+    "pull.plans",
     op::PUSH,
+    "push.read",
+    op::BULK_PUSH,
     op::SYNC,
     op::WS_CONNECT,
+    "ws_join",
     op::CHANNEL_JOIN,
     op::PULSE_DELIVERY,
     op::LONG_POLL,
@@ -304,6 +316,8 @@ mod tests {
         assert!((t.value - 0.01).abs() < 1e-12);
         let t = Threshold::parse("oracle.lost_updates", "== 0").unwrap();
         assert_eq!((t.op, t.value), (Op::Eq, 0.0));
+        let t = Threshold::parse("pull.transactions.p99", "< 2s").unwrap();
+        assert_eq!(t.metric.to_string(), "pull.transactions.p99");
         let t = Threshold::parse("sync.p50", "< 250us").unwrap();
         assert!((t.value - 0.25).abs() < 1e-12);
     }
