@@ -2,8 +2,8 @@
 
 use std::fmt::Write;
 
-use super::html::{count, ms, pct};
-use super::summary::duration;
+use super::html::{count, pct};
+use super::summary::{duration, latency};
 use crate::result::RunResult;
 
 /// The summary; `marks` chooses ✓/✗ (a terminal) or PASS/FAIL (plain logs).
@@ -37,11 +37,11 @@ pub fn summary(r: &RunResult, unicode_marks: bool) -> String {
             truncate(name, 18),
             count(o.count),
             format!("{} {}", count(o.errors), pct(o.error_rate())),
-            ms(o.p50_ms),
-            ms(o.p90_ms),
-            ms(o.p99_ms),
-            ms(o.p999_ms),
-            ms(o.max_ms)
+            latency(o, o.p50_ms),
+            latency(o, o.p90_ms),
+            latency(o, o.p99_ms),
+            latency(o, o.p999_ms),
+            latency(o, o.max_ms)
         );
     }
     let total = r.total_count();

@@ -184,11 +184,11 @@ pub fn operations(r: &RunResult) -> String {
                 format!("<code>{}</code>", esc(name)),
                 count(o.count),
                 format!("{} ({})", count(o.errors), pct(o.error_rate())),
-                ms(o.p50_ms),
-                ms(o.p90_ms),
-                ms(o.p99_ms),
-                ms(o.p999_ms),
-                ms(o.max_ms),
+                latency(o, o.p50_ms),
+                latency(o, o.p90_ms),
+                latency(o, o.p99_ms),
+                latency(o, o.p999_ms),
+                latency(o, o.max_ms),
             ]
         })
         .collect();
@@ -227,4 +227,13 @@ pub fn footer(r: &RunResult) -> String {
         esc(&r.machine.os),
         esc(&r.machine.kernel)
     )
+}
+
+/// A latency cell: "—" when the operation never succeeded (there is no latency to show).
+pub fn latency(o: &crate::result::OperationResult, value_ms: f64) -> String {
+    if o.count == o.errors {
+        "—".into()
+    } else {
+        ms(value_ms)
+    }
 }

@@ -68,9 +68,20 @@ impl Finding {
     }
 }
 
-/// Assesses the three risks from a result.
+/// Assesses the three risks from a result. When the generator was saturated, a finding
+/// built on latencies says so: the delay may be the generator's own.
 pub fn assess(r: &RunResult) -> Vec<Finding> {
-    vec![risk1::assess(r), risk2::assess(r), risk3::assess(r)]
+    let mut findings = vec![risk1::assess(r), risk2::assess(r), risk3::assess(r)];
+    if super::generator::was_bottleneck(r) {
+        for f in &mut findings {
+            if matches!(f.verdict, Verdict::Confirmed | Verdict::Strained) {
+                f.summary.push_str(
+                    " The generator was saturated at times, so part of the latency may be its own.",
+                );
+            }
+        }
+    }
+    findings
 }
 
 /// Joins clauses into one readable phrase: "a, b and c".
