@@ -10,7 +10,7 @@ use syncstorm::result::{
     CoordinatedOmission, GeneratorSample, OracleResult, PoolSample, ProbeSample, Probes,
     RunResult, ScenarioInfo, ShardId, ThresholdResult,
 };
-use syncstorm_metrics::{Aggregator, Recorder, counter, gauge, op};
+use syncstorm_metrics::{Aggregator, OpSnapshot, Recorder, Snapshot, counter, gauge, op};
 use syncstorm_plans::SupabasePlan;
 
 /// How hard the synthetic run hits the risks.
@@ -128,7 +128,6 @@ pub fn synthetic_shards(name: &str, shape: Shape, n: u32) -> Vec<RunResult> {
     let plan = SupabasePlan::preset("pro").expect("pro preset");
     let cap = i64::from(plan.realtime.max_connections);
     let mut aggs: Vec<Aggregator> = (0..n).map(|_| Aggregator::new()).collect();
-    let mut recs: Vec<Recorder> = (0..n).map(|_| Recorder::new()).collect();
     let mut rng = Lcg(7);
     let mut levels = BTreeMap::new();
     for t in 0..shape.seconds {
@@ -137,7 +136,7 @@ pub fn synthetic_shards(name: &str, shape: Shape, n: u32) -> Vec<RunResult> {
         record_second(&mut whole, shape, t, &mut rng, &mut levels, cap);
         let mut snap = whole.take();
         snap.gauges = levels.clone();
-        let parts = split(&snap, n as usize, &mut recs);
+        let parts = split(&snap, n as usize);
         for (i, part) in parts.into_iter().enumerate() {
             aggs[i].add(t, 0, part).unwrap();
         }
@@ -159,33 +158,33 @@ pub fn synthetic_shards(name: &str, shape: Shape, n: u32) -> Vec<RunResult> {
         .collect()
 }
 
-/// Splits a snapshot into `n` by replaying its histograms' values round-robin.
-fn split(snap: &syncstorm_metrics::Snapshot, n: usize, recs: &mut [Recorder]) -> Vec<syncstorm_metrics::Snapshot> {
-    let mut i = 0usize;
+/// Splits a snapshot into `n` parts that add up to it exactly: each bucket's count and each
+/// error count is dealt out as evenly as possible, counters go to part 0.
+fn split(snap: &Snapshot, n: usize) -> Vec<Snapshot> {
+    let mut parts: Vec<Snapshot> = (0..n).map(|_| Snapshot::default()).collect();
     for (name, op) in &snap.ops {
-        for v in op.latency.iter_recorded() {
-            for _ in 0..v.count_at_value() {
-                recs[i % n].record(name, v.value_iterated_to());
-                i += 1;
+        for (i, part) in parts.iter_mut().enumerate() {
+            let share = |total: u64| total / n as u64 + u64::from((i as u64) < total % n as u64);
+            let mut mine = OpSnapshot::default();
+            for v in op.latency.iter_recorded() {
+                let count = share(v.count_at_value());
+                if count > 0 {
+                    mine.latency.record_n(v.value_iterated_to(), count).unwrap();
+                }
+            }
+            for (kind, total) in &op.errors {
+                if share(*total) > 0 {
+                    mine.errors.insert(kind.clone(), share(*total));
+                }
+            }
+            if mine.count() > 0 {
+                part.ops.insert(name.clone(), mine);
             }
         }
-        for (kind, count) in &op.errors {
-            let kind: &'static str = Box::leak(kind.clone().into_boxed_str());
-            for _ in 0..*count {
-                recs[i % n].record_error(name, kind);
-                i += 1;
-            }
-        }
     }
-    for (name, value) in &snap.counters {
-        recs[0].count(name, *value);
-    }
-    let mut out: Vec<_> = recs.iter_mut().map(Recorder::take).collect();
-    out[0].gauges = snap.gauges.clone();
-    for part in out.iter_mut().skip(1) {
-        part.gauges.clear();
-    }
-    out
+    parts[0].counters = snap.counters.clone();
+    parts[0].gauges = snap.gauges.clone();
+    parts
 }
 
 fn base(name: &str, shape: Shape, plan: SupabasePlan) -> RunResult {
