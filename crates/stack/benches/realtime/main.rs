@@ -54,6 +54,13 @@ async fn parent() {
     let url = cluster.superuser_url();
     schema::apply(&url).await.unwrap();
     let client = db(&url).await;
+    // The launcher turns synchronous_commit off for speed; then WAL reaches disk (and logical
+    // decoding) only at the WAL writer's next round (200 ms). Supabase commits synchronously.
+    let sync_commit = std::env::var("BENCH_SYNCHRONOUS_COMMIT").unwrap_or_else(|_| "on".into());
+    let alter = format!("alter system set synchronous_commit = '{sync_commit}'");
+    client.batch_execute(&alter).await.unwrap();
+    client.batch_execute("select pg_reload_conf()").await.unwrap();
+    println!("realtime bench: synchronous_commit = {sync_commit}");
     let users: Vec<uuid::Uuid> = client
         .query("insert into auth.users (id, email) select gen_random_uuid(), 'b' || g || '@x' from generate_series(1, $1::int) g returning id", &[&(subscribers as i32)])
         .await
