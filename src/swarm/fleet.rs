@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use syncstorm_device::{Device, DeviceKnobs, Event, SyncOutcome};
 use syncstorm_metrics::{Recorder, gauge, op};
 use syncstorm_wire::client::{Endpoint, HttpClients};
@@ -34,6 +36,8 @@ pub const ARRIVALS: &str = "arrivals";
 pub const ARRIVAL_LAG_MS_TOTAL: &str = "arrival_lag_ms_total";
 /// An arrival delivered later than this behind its intended instant counts as late.
 pub const LATE_ARRIVAL: Duration = Duration::from_millis(10);
+/// Devices doing their final quiet sync at once, per worker.
+const QUIESCE_CONCURRENCY: usize = 64;
 /// Recorders shared by a worker's devices (device `d` records into cohort `d % COHORTS`).
 pub const COHORTS: usize = 32;
 
@@ -340,41 +344,40 @@ impl Fleet {
     pub async fn quiesce(&mut self, within: Duration) -> (u64, u64) {
         let deadline = tokio::time::Instant::now() + within;
         self.settle_returning(deadline).await;
-        let parked: Vec<u64> = self
-            .slots
-            .iter()
-            .filter_map(|(d, s)| matches!(s, Slot::Parked(_)).then_some(*d))
-            .collect();
-        for device in parked {
-            if let Some(Slot::Parked(state)) = self.slots.remove(&device) {
-                self.spawn(device, *state);
-            }
-        }
         // Round one pushes what every device still holds; round two pulls what the others
         // pushed in round one, so every device ends with the server's final state.
         let _ = self.quiet_round(deadline).await;
         self.quiet_round(deadline).await
     }
 
-    /// Asks every running device for a quiet sync; returns (answered by `deadline`, did not).
-    async fn quiet_round(&self, deadline: tokio::time::Instant) -> (u64, u64) {
-        let mut answers = Vec::new();
-        for slot in self.slots.values() {
-            if let Slot::Running { inputs, .. } = slot {
-                let (tx, rx) = oneshot::channel::<Option<SyncOutcome>>();
-                if inputs.try_send(Input::Quiesce(tx)).is_ok() {
-                    answers.push(rx);
+    /// Quiet syncs, `QUIESCE_CONCURRENCY` devices at a time (the check is not a second
+    /// storm); parked devices are resumed when their turn comes. Returns (answered by
+    /// `deadline`, did not).
+    async fn quiet_round(&mut self, deadline: tokio::time::Instant) -> (u64, u64) {
+        let mut devices: Vec<u64> = self.slots.keys().copied().collect();
+        devices.sort_unstable();
+        let total = devices.len() as u64;
+        let mut queue = devices.into_iter();
+        let mut pending = FuturesUnordered::new();
+        let mut answered = 0u64;
+        loop {
+            while pending.len() < QUIESCE_CONCURRENCY {
+                let Some(device) = queue.next() else { break };
+                if let Some(Slot::Parked(_)) = self.slots.get(&device)
+                    && let Some(Slot::Parked(state)) = self.slots.remove(&device)
+                {
+                    self.spawn(device, *state);
+                }
+                if let Some(Slot::Running { inputs, .. }) = self.slots.get(&device) {
+                    let (tx, rx) = oneshot::channel::<Option<SyncOutcome>>();
+                    if inputs.try_send(Input::Quiesce(tx)).is_ok() {
+                        pending.push(rx);
+                    }
                 }
             }
-        }
-        let total = self.slots.len() as u64;
-        let mut answered = 0u64;
-        for rx in answers {
-            if tokio::time::timeout_at(deadline, rx)
-                .await
-                .is_ok_and(|r| r.is_ok())
-            {
-                answered += 1;
+            match tokio::time::timeout_at(deadline, pending.next()).await {
+                Ok(Some(answer)) => answered += u64::from(answer.is_ok()),
+                Ok(None) | Err(_) => break,
             }
         }
         (answered, total - answered)
