@@ -98,3 +98,17 @@ pub fn db_max_connections(r: &RunResult) -> Option<u32> {
         .db_max_connections
         .or(r.plan.as_ref().map(|p| p.db_max_connections))
 }
+
+/// The largest value of a realtime server figure over the probes; `None` if never reported.
+pub fn realtime_peak(r: &RunResult, key: &str) -> Option<f64> {
+    r.probes
+        .samples
+        .iter()
+        .filter_map(|s| s.realtime.get(key).copied())
+        .reduce(f64::max)
+}
+
+/// True when any probe sample reported a connection pool.
+pub fn has_pool_figures(r: &RunResult) -> bool {
+    r.probes.samples.iter().any(|s| !s.pools.is_empty())
+}

@@ -74,7 +74,8 @@ pub fn assess(r: &RunResult) -> Vec<Finding> {
     let mut findings = vec![risk1::assess(r), risk2::assess(r), risk3::assess(r)];
     if super::generator::was_bottleneck(r) {
         for f in &mut findings {
-            if matches!(f.verdict, Verdict::Confirmed | Verdict::Strained) {
+            let on_latency = f.summary.contains("p99");
+            if on_latency && matches!(f.verdict, Verdict::Confirmed | Verdict::Strained) {
                 f.summary.push_str(
                     " The generator was saturated at times, so part of the latency may be its own.",
                 );

@@ -6,7 +6,8 @@ use super::{Finding, Verdict, join_clauses, top_kinds};
 use crate::report::charts::{Chart, Line};
 use crate::report::html::{count, ms, pct, rate};
 use crate::report::series::{
-    db_max_connections, max_of, op_per_second, peak_per_minute, per_sample, per_second, pool_peaks,
+    db_max_connections, has_pool_figures, max_of, op_per_second, peak_per_minute, per_sample,
+    per_second, pool_peaks,
 };
 use crate::result::RunResult;
 
@@ -190,11 +191,15 @@ fn evidence(
         out.push(format!(
             "DB connections peaked at {peak_conn} (max_connections {max})."
         ));
-        out.push(format!(
-            "Pool queue peaked at {} waiting; the longest wait was {}.",
-            count(pool_queue.into()),
-            ms(pool_wait)
-        ));
+        out.push(if has_pool_figures(r) {
+            format!(
+                "Pool queue peaked at {} waiting; the longest wait was {}.",
+                count(pool_queue.into()),
+                ms(pool_wait)
+            )
+        } else {
+            "The server reported no connection-pool figures, so the pool queue is not shown.".into()
+        });
     }
     out
 }

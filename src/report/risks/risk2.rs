@@ -5,7 +5,7 @@ use syncstorm_metrics::{counter, gauge, op};
 use super::{Finding, Verdict, join_clauses, top_kinds};
 use crate::report::charts::{Chart, Line};
 use crate::report::html::{count, ms};
-use crate::report::series::{op_per_second, per_second};
+use crate::report::series::{op_per_second, per_sample, per_second, realtime_peak};
 use crate::result::RunResult;
 
 const CLAIM: &str = "Small plans cap concurrent realtime connections; 100,000 users need a bigger plan or a fallback (long polling, periodic batches).";
@@ -24,8 +24,12 @@ pub fn assess(r: &RunResult) -> Finding {
     let ops = |name| r.operations.get(name).map_or(0, |o| o.count);
     let rejected = r.counters.get(counter::WS_REJECTED).copied().unwrap_or(0);
     let polls = ops(op::LONG_POLL) + ops(op::PERIODIC_POLL);
-    let peak = r.peak.websockets;
-    if ops(op::WS_CONNECT) == 0 && peak == 0 && rejected == 0 {
+    // The server's own count wins over the devices' view (a device counts a socket it is
+    // still upgrading or has not yet seen closed).
+    let server_peak = realtime_peak(r, "connections").map(|v| v as u64);
+    let peak = server_peak.unwrap_or(r.peak.websockets);
+    let dropped = realtime_peak(r, "events_dropped_budget_total").unwrap_or(0.0) as u64;
+    if ops(op::WS_CONNECT) == 0 && r.peak.websockets == 0 && peak == 0 && rejected == 0 {
         finding.summary = if polls > 0 {
             format!(
                 "no websockets were opened; devices used the fallback ({} polls).",
@@ -63,6 +67,12 @@ pub fn assess(r: &RunResult) -> Finding {
         )),
         _ => {}
     }
+    if dropped > 0 {
+        hard.push(format!(
+            "{} realtime events were dropped by the plan's events-per-second budget",
+            count(dropped)
+        ));
+    }
     if pulse_p99 >= SLOW_PULSE_P99_MS {
         soft.push(format!("pulse delivery p99 was {}", ms(pulse_p99)));
     }
@@ -89,12 +99,28 @@ pub fn assess(r: &RunResult) -> Finding {
         )
     };
     finding.evidence = evidence(r, cap, rejected);
+    if let Some(server) = server_peak {
+        finding.evidence.insert(
+            1,
+            format!(
+                "The realtime server counted at most {} connections (the devices counted {}).",
+                count(server),
+                count(r.peak.websockets)
+            ),
+        );
+    }
+    if dropped > 0 {
+        finding.evidence.push(format!(
+            "Events dropped by the events-per-second budget: {}.",
+            count(dropped)
+        ));
+    }
     finding
 }
 
 fn evidence(r: &RunResult, cap: Option<u64>, rejected: u64) -> Vec<String> {
     let mut out = vec![format!(
-        "Peak open websockets: {}; the plan's cap: {}.",
+        "Peak open websockets (the devices' count): {}; the plan's cap: {}.",
         count(r.peak.websockets),
         cap.map_or("unknown (no plan)".into(), count)
     )];
@@ -148,12 +174,16 @@ fn fallback_evidence(r: &RunResult) -> Vec<String> {
 fn charts(r: &RunResult) -> Vec<Chart> {
     let mut sockets = Chart::new("Open websockets vs the plan's cap", "connections")
         .line(Line::new(
-            "open websockets",
+            "open websockets (devices)",
             per_second(r, |p| p.gauge(gauge::SOCKETS_OPEN) as f64),
         ))
         .line(Line::new(
             "active devices",
             per_second(r, |p| p.gauge(gauge::DEVICES_ACTIVE) as f64),
+        ))
+        .line(Line::new(
+            "server connections",
+            per_sample(r, |s| s.realtime.get("connections").copied().unwrap_or(0.0)),
         ));
     if let Some(plan) = &r.plan {
         sockets = sockets.limit(
