@@ -8,7 +8,10 @@ use std::process::{Command, Output};
 use report_support::{Shape, synthetic, synthetic_shards};
 use syncstorm::result::RunResult;
 
-const SHAPE: Shape = Shape { storm: true, seconds: 60 };
+const SHAPE: Shape = Shape {
+    storm: true,
+    seconds: 60,
+};
 
 fn syncstorm(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_syncstorm"))
@@ -34,24 +37,52 @@ fn written(dir: &Path, name: &str, r: &RunResult) -> PathBuf {
 #[test]
 fn report_rerenders_beside_the_result_and_writes_junit() {
     let dir = tempfile::tempdir().unwrap();
-    let json = written(dir.path(), "run.json", &synthetic("risk1-token-storm", SHAPE));
+    let json = written(
+        dir.path(),
+        "run.json",
+        &synthetic("risk1-token-storm", SHAPE),
+    );
     let out = syncstorm(&["report", text(&json)]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let html = std::fs::read_to_string(dir.path().join("run.html")).unwrap();
     assert!(html.contains("Risk 1: Token-fetch storm"));
 
-    let (custom, junit) = (dir.path().join("x/report.html"), dir.path().join("junit.xml"));
-    let out = syncstorm(&["report", text(&json), "--out", text(&custom), "--junit", text(&junit)]);
+    let (custom, junit) = (
+        dir.path().join("x/report.html"),
+        dir.path().join("junit.xml"),
+    );
+    let out = syncstorm(&[
+        "report",
+        text(&json),
+        "--out",
+        text(&custom),
+        "--junit",
+        text(&junit),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(custom.exists());
-    assert!(std::fs::read_to_string(&junit).unwrap().contains("<testsuites"));
+    assert!(
+        std::fs::read_to_string(&junit)
+            .unwrap()
+            .contains("<testsuites")
+    );
 }
 
 #[test]
 fn compare_writes_one_page_for_two_runs() {
     let dir = tempfile::tempdir().unwrap();
     let a = written(dir.path(), "batch1.json", &synthetic("batch-1", SHAPE));
-    let b = written(dir.path(), "batch25.json", &synthetic("batch-25", Shape { storm: false, ..SHAPE }));
+    let b = written(
+        dir.path(),
+        "batch25.json",
+        &synthetic(
+            "batch-25",
+            Shape {
+                storm: false,
+                ..SHAPE
+            },
+        ),
+    );
     let out = syncstorm(&["compare", text(&a), text(&b)]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let html = std::fs::read_to_string(dir.path().join("batch1-vs-batch25.html")).unwrap();
@@ -67,13 +98,23 @@ fn merge_joins_shards_into_the_whole_run() {
         .map(|(i, s)| written(dir.path(), &format!("shard{i}.json"), s))
         .collect();
     let merged = dir.path().join("merged.json");
-    let out = syncstorm(&["merge", text(&shards[0]), text(&shards[1]), "--out", text(&merged)]);
+    let out = syncstorm(&[
+        "merge",
+        text(&shards[0]),
+        text(&shards[1]),
+        "--out",
+        text(&merged),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let (merged, whole) = (RunResult::load(&merged).unwrap(), synthetic("storm", SHAPE));
     assert_eq!(merged.merged_shards, 2);
     for (name, op) in &whole.operations {
         let m = &merged.operations[name];
-        assert_eq!((m.count, m.errors, m.p99_ms, m.max_ms), (op.count, op.errors, op.p99_ms, op.max_ms), "{name}");
+        assert_eq!(
+            (m.count, m.errors, m.p99_ms, m.max_ms),
+            (op.count, op.errors, op.p99_ms, op.max_ms),
+            "{name}"
+        );
     }
     assert!(dir.path().join("merged.html").exists());
 }
@@ -94,15 +135,25 @@ fn bad_input_exits_2_with_one_sentence() {
         (vec!["report", text(&missing)], "cannot read"),
         (vec!["report", text(&future)], "has result schema version 2"),
         (vec!["compare", text(&good), text(&garbage)], "is not JSON"),
-        (vec!["merge", text(&good), text(&other), "--out", text(&out_file)], "different scenarios (a, b)"),
+        (
+            vec!["merge", text(&good), text(&other), "--out", text(&out_file)],
+            "different scenarios (a, b)",
+        ),
     ];
     for (args, expected) in cases {
         let out = syncstorm(&args);
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-        assert!(err.starts_with("syncstorm: ") && err.contains(expected), "{args:?}: {err}");
+        assert!(
+            err.starts_with("syncstorm: ") && err.contains(expected),
+            "{args:?}: {err}"
+        );
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
     }
     assert!(!out_file.exists(), "a refused merge writes nothing");
-    assert_eq!(syncstorm(&["merge"]).status.code(), Some(2), "usage errors exit 2");
+    assert_eq!(
+        syncstorm(&["merge"]).status.code(),
+        Some(2),
+        "usage errors exit 2"
+    );
 }

@@ -5,8 +5,14 @@ mod report_support;
 use report_support::{Shape, synthetic};
 use syncstorm::report::{self, Verdict};
 
-const STORM: Shape = Shape { storm: true, seconds: 90 };
-const CALM: Shape = Shape { storm: false, seconds: 90 };
+const STORM: Shape = Shape {
+    storm: true,
+    seconds: 90,
+};
+const CALM: Shape = Shape {
+    storm: false,
+    seconds: 90,
+};
 
 /// Keeps a copy of a rendered page in the target's temp dir, to look at in a browser.
 fn keep(name: &str, html: &str) {
@@ -17,8 +23,19 @@ fn keep(name: &str, html: &str) {
 
 fn assert_offline(html: &str) {
     let lower = html.to_lowercase();
-    for needle in ["src=\"http", "href=\"http", "url(http", "@import", "<link", "<script", "//cdn"] {
-        assert!(!lower.contains(needle), "the page refers to an external resource: {needle}");
+    for needle in [
+        "src=\"http",
+        "href=\"http",
+        "url(http",
+        "@import",
+        "<link",
+        "<script",
+        "//cdn",
+    ] {
+        assert!(
+            !lower.contains(needle),
+            "the page refers to an external resource: {needle}"
+        );
     }
 }
 
@@ -29,18 +46,53 @@ fn a_storm_confirms_all_three_risks_with_numbers() {
     let verdicts: Vec<Verdict> = findings.iter().map(|f| f.verdict).collect();
     assert_eq!(verdicts, [Verdict::Confirmed; 3], "{findings:#?}");
     let risk1 = findings[0].headline();
-    assert!(risk1.starts_with("risk 1: confirmed — at 33k opens/min"), "{risk1}");
-    assert!(risk1.contains("token checks failed at") && risk1.contains("pool_timeout"), "{risk1}");
+    assert!(
+        risk1.starts_with("risk 1: confirmed — at 33k opens/min"),
+        "{risk1}"
+    );
+    assert!(
+        risk1.contains("token checks failed at") && risk1.contains("pool_timeout"),
+        "{risk1}"
+    );
     assert!(risk1.contains("the pool queue grew past 10.0 s"), "{risk1}");
-    assert!(findings[1].summary.contains("websocket upgrades were refused"), "{}", findings[1].summary);
-    assert!(findings[2].summary.contains("ordinary pushes slowed from p99"), "{}", findings[2].summary);
+    assert!(
+        findings[1]
+            .summary
+            .contains("websocket upgrades were refused"),
+        "{}",
+        findings[1].summary
+    );
+    assert!(
+        findings[2]
+            .summary
+            .contains("ordinary pushes slowed from p99"),
+        "{}",
+        findings[2].summary
+    );
 
     let html = report::render_html(&r);
     keep("report-storm.html", &html);
-    for id in ["risk-1", "risk-2", "risk-3", "latency", "throughput", "server", "oracle", "generator", "scenario"] {
-        assert!(html.contains(&format!("<section id=\"{id}\"")) || html.contains(&format!("id=\"{id}\">")), "missing section {id}");
+    for id in [
+        "risk-1",
+        "risk-2",
+        "risk-3",
+        "latency",
+        "throughput",
+        "server",
+        "oracle",
+        "generator",
+        "scenario",
+    ] {
+        assert!(
+            html.contains(&format!("<section id=\"{id}\""))
+                || html.contains(&format!("id=\"{id}\">")),
+            "missing section {id}"
+        );
     }
-    assert!(html.matches("<svg").count() >= 12, "charts are drawn inline");
+    assert!(
+        html.matches("<svg").count() >= 12,
+        "charts are drawn inline"
+    );
     assert!(html.contains("data corruption found"));
     assert!(html.contains("breached"));
     assert_offline(&html);
@@ -54,9 +106,22 @@ fn a_calm_run_observes_nothing_and_says_what_was_not_exercised() {
         p.gauges.remove("bulk_imports_running");
     }
     let findings = report::assess(&r);
-    assert_eq!(findings[0].verdict, Verdict::NotObserved, "{:?}", findings[0]);
-    assert_eq!(findings[2].verdict, Verdict::NotExercised, "{:?}", findings[2]);
-    assert_eq!(findings[2].headline(), "risk 3: not exercised by this scenario — the scenario ran no bulk imports.");
+    assert_eq!(
+        findings[0].verdict,
+        Verdict::NotObserved,
+        "{:?}",
+        findings[0]
+    );
+    assert_eq!(
+        findings[2].verdict,
+        Verdict::NotExercised,
+        "{:?}",
+        findings[2]
+    );
+    assert_eq!(
+        findings[2].headline(),
+        "risk 3: not exercised by this scenario — the scenario ran no bulk imports."
+    );
     let html = report::render_html(&r);
     keep("report-calm.html", &html);
     assert!(html.contains("no data corruption found"));
@@ -79,11 +144,56 @@ fn unmarked(shape: Shape) -> syncstorm::result::RunResult {
 fn without_import_marks_risk_3_is_judged_from_lock_waits() {
     let storm = report::assess(&unmarked(STORM)).remove(2);
     assert_eq!(storm.verdict, Verdict::Confirmed, "{storm:?}");
-    assert!(storm.summary.starts_with("with bulk imports of 5,000 rows each, pushes slowed from p99"), "{}", storm.summary);
-    assert!(storm.summary.contains("in seconds with row-lock waits"), "{}", storm.summary);
+    assert!(
+        storm
+            .summary
+            .starts_with("with bulk imports of 5,000 rows each, pushes slowed from p99"),
+        "{}",
+        storm.summary
+    );
+    assert!(
+        storm.summary.contains("in seconds with row-lock waits"),
+        "{}",
+        storm.summary
+    );
     let calm = report::assess(&unmarked(CALM)).remove(2);
     assert_eq!(calm.verdict, Verdict::NotObserved, "{calm:?}");
-    assert!(calm.summary.contains("no session waited on a row lock"), "{}", calm.summary);
+    assert!(
+        calm.summary.contains("no session waited on a row lock"),
+        "{}",
+        calm.summary
+    );
+}
+
+#[test]
+fn risk_2_trusts_the_servers_connection_count_and_counts_dropped_events() {
+    let mut r = synthetic("risk2-websocket-limit", CALM);
+    r.counters.remove("ws_rejected");
+    for (i, s) in r.probes.samples.iter_mut().enumerate() {
+        s.realtime.insert("connections".into(), 300.0);
+        s.realtime
+            .insert("events_dropped_budget_total".into(), i as f64);
+    }
+    let risk2 = report::assess(&r).remove(1);
+    assert_eq!(risk2.verdict, Verdict::Confirmed, "{risk2:?}");
+    assert!(
+        risk2.summary.contains("a peak of 300 open websockets"),
+        "{}",
+        risk2.summary
+    );
+    assert!(
+        risk2.summary.contains("89 realtime events were dropped"),
+        "{}",
+        risk2.summary
+    );
+    assert!(
+        risk2
+            .evidence
+            .iter()
+            .any(|e| e.contains("the devices counted 450")),
+        "{:?}",
+        risk2.evidence
+    );
 }
 
 #[test]
@@ -105,7 +215,10 @@ fn a_comparison_shows_both_runs_with_deltas() {
     let html = report::render_compare(&a, &b, ("batch-1.json", "batch-25.json"));
     keep("compare.html", &html);
     assert!(html.contains("Comparison: batch-1 vs batch-25"));
-    assert!(html.contains("delta-better"), "B's lower latencies are marked better");
+    assert!(
+        html.contains("delta-better"),
+        "B's lower latencies are marked better"
+    );
     assert!(html.contains("<code>token_check</code>"));
     assert!(html.contains("stroke-dasharray") || html.matches("<svg").count() >= 6);
     assert_offline(&html);
@@ -126,6 +239,9 @@ fn junit_lists_one_case_per_threshold() {
     let r = synthetic("risk1-token-storm", STORM);
     let xml = report::junit::render(&r);
     assert_eq!(xml.matches("<testcase").count(), r.thresholds.len());
-    assert_eq!(xml.matches("<failure").count(), r.thresholds.iter().filter(|t| !t.passed).count());
+    assert_eq!(
+        xml.matches("<failure").count(),
+        r.thresholds.iter().filter(|t| !t.passed).count()
+    );
     assert!(xml.contains("tests=\"2\" failures=\"2\""), "{xml}");
 }

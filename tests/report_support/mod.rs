@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use chrono::{TimeZone, Utc};
 use syncstorm::result::{
-    CoordinatedOmission, GeneratorSample, OracleResult, PoolSample, ProbeSample, Probes,
-    RunResult, ScenarioInfo, ShardId, ThresholdResult,
+    CoordinatedOmission, GeneratorSample, OracleResult, PoolSample, ProbeSample, Probes, RunResult,
+    ScenarioInfo, ShardId, ThresholdResult,
 };
 use syncstorm_metrics::{Aggregator, OpSnapshot, Recorder, Snapshot, counter, gauge, op};
 use syncstorm_plans::SupabasePlan;
@@ -25,7 +25,10 @@ pub struct Shape {
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
     fn below(&mut self, n: u64) -> u64 {
@@ -47,7 +50,14 @@ fn importing(t: u64, seconds: u64) -> bool {
 }
 
 /// Records one second of the run into `rec`.
-fn record_second(rec: &mut Recorder, shape: Shape, t: u64, rng: &mut Lcg, levels: &mut BTreeMap<String, i64>, cap: i64) {
+fn record_second(
+    rec: &mut Recorder,
+    shape: Shape,
+    t: u64,
+    rng: &mut Lcg,
+    levels: &mut BTreeMap<String, i64>,
+    cap: i64,
+) {
     let sockets = levels.entry(gauge::SOCKETS_OPEN.into()).or_default();
     let opens = opens_at(shape, t);
     rec.count(counter::APP_OPENS, opens);
@@ -74,7 +84,11 @@ fn record_second(rec: &mut Recorder, shape: Shape, t: u64, rng: &mut Lcg, levels
     levels.insert(gauge::BULK_IMPORTS_RUNNING.into(), i64::from(bulk));
     for _ in 0..60 {
         let slow = bulk && shape.storm;
-        let micros = if slow { 300_000 + rng.below(900_000) } else { 15_000 + rng.below(25_000) };
+        let micros = if slow {
+            300_000 + rng.below(900_000)
+        } else {
+            15_000 + rng.below(25_000)
+        };
         rec.record(op::PUSH, micros);
         rec.record(op::PULL, 10_000 + rng.below(20_000));
         rec.record(op::PULSE_DELIVERY, 40_000 + rng.below(80_000));
@@ -92,11 +106,19 @@ fn probes(shape: Shape) -> Probes {
     let samples = (0..shape.seconds)
         .map(|t| {
             let storm = shape.storm && opens_at(shape, t) > 1_000;
-            let locks = if shape.storm && importing(t, shape.seconds) { 9 } else { 0 };
+            let locks = if shape.storm && importing(t, shape.seconds) {
+                9
+            } else {
+                0
+            };
             let active = if storm { 52 } else { 6 };
             ProbeSample {
                 t: t as f64 + 0.5,
-                db_connections: BTreeMap::from([("active".into(), active), ("idle".into(), 8), ("idle in transaction".into(), locks / 3)]),
+                db_connections: BTreeMap::from([
+                    ("active".into(), active),
+                    ("idle".into(), 8),
+                    ("idle in transaction".into(), locks / 3),
+                ]),
                 wait_events: BTreeMap::from([
                     ("Lock:transactionid".into(), locks),
                     ("Lock:tuple".into(), locks / 2),
@@ -105,13 +127,24 @@ fn probes(shape: Shape) -> Probes {
                 blocked_sessions: locks,
                 pools: BTreeMap::from([(
                     "rest".into(),
-                    PoolSample { size: 10, in_use: if storm { 10 } else { 3 }, waiting: if storm { 420 } else { 0 }, max_wait_ms: if storm { 10_000.0 } else { 2.0 } },
+                    PoolSample {
+                        size: 10,
+                        in_use: if storm { 10 } else { 3 },
+                        waiting: if storm { 420 } else { 0 },
+                        max_wait_ms: if storm { 10_000.0 } else { 2.0 },
+                    },
                 )]),
                 realtime: BTreeMap::from([("connections".into(), 0.0)]),
             }
         })
         .collect();
-    Probes { source: Some("embedded stack <postgres>".into()), db_max_connections: Some(60), interval_ms: 1_000, samples, failed_samples: 0 }
+    Probes {
+        source: Some("embedded stack <postgres>".into()),
+        db_max_connections: Some(60),
+        interval_ms: 1_000,
+        samples,
+        failed_samples: 0,
+    }
 }
 
 /// A whole synthetic run.
@@ -150,8 +183,15 @@ pub fn synthetic_shards(name: &str, shape: Shape, n: u32) -> Vec<RunResult> {
             r.oracle = Some(oracle(shape, i as u32, n));
             syncstorm::result::thresholds::reevaluate(&mut r);
             if n > 1 {
-                r.shard = Some(ShardId { index: i as u32, count: n });
-                r.probes = if i == 0 { probes(shape) } else { Probes::default() };
+                r.shard = Some(ShardId {
+                    index: i as u32,
+                    count: n,
+                });
+                r.probes = if i == 0 {
+                    probes(shape)
+                } else {
+                    Probes::default()
+                };
             }
             r
         })
@@ -200,13 +240,32 @@ fn base(name: &str, shape: Shape, plan: SupabasePlan) -> RunResult {
     r.duration_s = shape.seconds as f64;
     r.plan = Some(plan);
     r.probes = probes(shape);
-    r.coordinated_omission = CoordinatedOmission { correction: "intended_start".into(), note: "open-model latencies measured from the scheduled start".into() };
+    r.coordinated_omission = CoordinatedOmission {
+        correction: "intended_start".into(),
+        note: "open-model latencies measured from the scheduled start".into(),
+    };
     r.generator = (0..shape.seconds)
-        .map(|t| GeneratorSample { t, worker: "main".into(), cpu_pct: 35.0 + (t % 7) as f64, loop_lag_ms: 1.5, rss_bytes: 80 << 20 })
+        .map(|t| GeneratorSample {
+            t,
+            worker: "main".into(),
+            cpu_pct: 35.0 + (t % 7) as f64,
+            loop_lag_ms: 1.5,
+            rss_bytes: 80 << 20,
+        })
         .collect();
     r.thresholds = vec![
-        ThresholdResult { expression: "token_check.p99 < 500ms".into(), value: Some(0.0), shown: String::new(), passed: true },
-        ThresholdResult { expression: "oracle.lost_updates == 0".into(), value: Some(0.0), shown: String::new(), passed: true },
+        ThresholdResult {
+            expression: "token_check.p99 < 500ms".into(),
+            value: Some(0.0),
+            shown: String::new(),
+            passed: true,
+        },
+        ThresholdResult {
+            expression: "oracle.lost_updates == 0".into(),
+            value: Some(0.0),
+            shown: String::new(),
+            passed: true,
+        },
     ];
     r
 }
@@ -222,6 +281,10 @@ fn oracle(shape: Shape, i: u32, n: u32) -> OracleResult {
         lost_updates: lost,
         skipped_rows: 0,
         fk_errors: 0,
-        examples: if lost > 0 { vec!["user 17: transactions row 4f2a… written at 12:00:01.200 lost to an older write from a skewed device <script>".into()] } else { vec![] },
+        examples: if lost > 0 {
+            vec!["user 17: transactions row 4f2a… written at 12:00:01.200 lost to an older write from a skewed device <script>".into()]
+        } else {
+            vec![]
+        },
     }
 }
