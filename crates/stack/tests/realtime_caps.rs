@@ -75,15 +75,13 @@ async fn joins_beyond_the_rate_are_refused_and_the_socket_dropped() {
     // exactly three are accepted.
     let (accepted, reason, closed) = within_one_second(|| async {
         let mut c = connect(&url, Vsn::V2).await.unwrap();
-        let mut accepted = 0;
-        for i in 0..7 {
+        for (accepted, i) in (0..7).enumerate() {
             c.join(&format!("realtime:j{i}"), vec![], None).await;
             let reply = c.recv().await;
             if let Some(reason) = reply.payload["response"]["reason"].as_str() {
                 let closed = c.recv_within(Duration::from_secs(5)).await.is_none();
                 return (accepted, reason.to_string(), closed);
             }
-            accepted += 1;
         }
         panic!("seven joins were all accepted under a limit of three per second");
     })

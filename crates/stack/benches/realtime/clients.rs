@@ -39,8 +39,16 @@ fn sign(secret: &str, role: &str, sub: Option<&str>) -> String {
 pub fn main() {
     let env = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
     let (url, secret) = (env("BENCH_URL"), env("BENCH_SECRET"));
-    let users: Vec<String> = std::fs::read_to_string(env("BENCH_USERS")).unwrap().lines().map(str::to_string).collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let users: Vec<String> = std::fs::read_to_string(env("BENCH_USERS"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let tally = Arc::new(Tally::default());
     *tally.latency.lock().unwrap() = Some(Histogram::new_with_bounds(1, 60_000_000, 3).unwrap());
     runtime.block_on(async {
@@ -59,9 +67,15 @@ pub fn main() {
         while tally.ready.load(Ordering::Relaxed) + tally.failed.load(Ordering::Relaxed) < total {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        println!("ready {} failed {}", tally.ready.load(Ordering::Relaxed), tally.failed.load(Ordering::Relaxed));
+        println!(
+            "ready {} failed {}",
+            tally.ready.load(Ordering::Relaxed),
+            tally.failed.load(Ordering::Relaxed)
+        );
         let tally = Arc::clone(&tally);
-        tokio::task::spawn_blocking(move || commands(&tally)).await.unwrap();
+        tokio::task::spawn_blocking(move || commands(&tally))
+            .await
+            .unwrap();
     });
 }
 
@@ -87,7 +101,14 @@ fn commands(tally: &Tally) {
     }
 }
 
-async fn socket(i: usize, url: String, user: String, token: String, tally: Arc<Tally>, permit: tokio::sync::OwnedSemaphorePermit) {
+async fn socket(
+    i: usize,
+    url: String,
+    user: String,
+    token: String,
+    tally: Arc<Tally>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
     let mut permit = Some(permit);
     let Ok((mut ws, _)) = tokio_tungstenite::connect_async(&url).await else {
         tally.failed.fetch_add(1, Ordering::Relaxed);
@@ -99,7 +120,11 @@ async fn socket(i: usize, url: String, user: String, token: String, tally: Arc<T
         json!({"config": {"postgres_changes": [{"event": "*", "schema": "public", "table": "user_sync_tokens", "filter": format!("user_id=eq.{user}")}]}, "access_token": token}),
     )
     .with_refs(Some("1".into()), Some("1".into()));
-    if ws.send(WsMessage::Text(join.encode(Vsn::V1).into())).await.is_err() {
+    if ws
+        .send(WsMessage::Text(join.encode(Vsn::V1).into()))
+        .await
+        .is_err()
+    {
         tally.failed.fetch_add(1, Ordering::Relaxed);
         return;
     }
@@ -137,12 +162,14 @@ fn record(tally: &Tally, msg: &Message) {
         .as_str()
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.timestamp_micros() as u64);
-    if let Some(at) = committed {
-        if let Some(h) = tally.latency.lock().unwrap().as_mut() {
-            let _ = h.record(now.saturating_sub(at).max(1));
-        }
+    if let Some(at) = committed
+        && let Some(h) = tally.latency.lock().unwrap().as_mut()
+    {
+        let _ = h.record(now.saturating_sub(at).max(1));
     }
     tally.received.fetch_add(1, Ordering::Relaxed);
-    let _ = tally.first_micros.compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+    let _ = tally
+        .first_micros
+        .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
     tally.last_micros.store(now, Ordering::Relaxed);
 }

@@ -19,7 +19,10 @@ use syncstorm_stack::schema;
 const SECRET: &str = "realtime-bench-secret-0123456789-0123456789";
 
 fn knob(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -38,19 +41,27 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` lists targets; nothing to list.
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(parent());
 }
 
 async fn db(url: &str) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(conn);
     client
 }
 
 async fn parent() {
     let subscribers = knob("BENCH_SUBSCRIBERS", 10_000);
-    let cluster = Cluster::start(ClusterOptions::default()).await.expect("PostgreSQL starts");
+    let cluster = Cluster::start(ClusterOptions::default())
+        .await
+        .expect("PostgreSQL starts");
     let url = cluster.superuser_url();
     schema::apply(&url).await.unwrap();
     let client = db(&url).await;
@@ -59,7 +70,10 @@ async fn parent() {
     let sync_commit = std::env::var("BENCH_SYNCHRONOUS_COMMIT").unwrap_or_else(|_| "on".into());
     let alter = format!("alter system set synchronous_commit = '{sync_commit}'");
     client.batch_execute(&alter).await.unwrap();
-    client.batch_execute("select pg_reload_conf()").await.unwrap();
+    client
+        .batch_execute("select pg_reload_conf()")
+        .await
+        .unwrap();
     println!("realtime bench: synchronous_commit = {sync_commit}");
     let users: Vec<uuid::Uuid> = client
         .query("insert into auth.users (id, email) select gen_random_uuid(), 'b' || g || '@x' from generate_series(1, $1::int) g returning id", &[&(subscribers as i32)])
@@ -69,10 +83,16 @@ async fn parent() {
         .map(|r| r.get(0))
         .collect();
     let users_file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(users_file.path(), users.iter().map(|u| format!("{u}\n")).collect::<String>()).unwrap();
+    std::fs::write(
+        users_file.path(),
+        users.iter().map(|u| format!("{u}\n")).collect::<String>(),
+    )
+    .unwrap();
 
     let caps = SupabasePlan::preset("unlimited").unwrap().realtime;
-    let realtime = Realtime::start(RealtimeConfig::new(&url, SECRET, caps)).await.unwrap();
+    let realtime = Realtime::start(RealtimeConfig::new(&url, SECRET, caps))
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = realtime.router();
@@ -108,27 +128,56 @@ async fn parent() {
     };
     report();
     paced_changes(&client, &users).await;
-    let paced = settle(&mut report, knob("BENCH_RATE", 100) * knob("BENCH_SECONDS", 10)).await;
+    let paced = settle(
+        &mut report,
+        knob("BENCH_RATE", 100) * knob("BENCH_SECONDS", 10),
+    )
+    .await;
     println!(
         "  paced {}/s for {} s: {} delivered, latency commit→client p50 {} ms, p99 {} ms, max {} ms",
-        knob("BENCH_RATE", 100), knob("BENCH_SECONDS", 10), paced["received"], paced["p50_ms"], paced["p99_ms"], paced["max_ms"]
+        knob("BENCH_RATE", 100),
+        knob("BENCH_SECONDS", 10),
+        paced["received"],
+        paced["p50_ms"],
+        paced["p99_ms"],
+        paced["max_ms"]
     );
     let burst = knob("BENCH_BURST", 20_000);
     burst_changes(&url, &users, burst).await;
     let sat = settle(&mut report, burst).await;
-    let span = (sat["last_micros"].as_u64().unwrap_or(0).saturating_sub(sat["first_micros"].as_u64().unwrap_or(0))) as f64 / 1e6;
+    let span = (sat["last_micros"]
+        .as_u64()
+        .unwrap_or(0)
+        .saturating_sub(sat["first_micros"].as_u64().unwrap_or(0))) as f64
+        / 1e6;
     println!(
         "  saturation: {} changes → {} delivered over {span:.2} s = {:.0} msgs/s (per-user RLS check each; Supabase publishes ~3-4k/s with RLS), latency p50 {} ms p99 {} ms",
-        burst, sat["received"], sat["received"].as_u64().unwrap_or(0) as f64 / span.max(1e-9), sat["p50_ms"], sat["p99_ms"]
+        burst,
+        sat["received"],
+        sat["received"].as_u64().unwrap_or(0) as f64 / span.max(1e-9),
+        sat["p50_ms"],
+        sat["p99_ms"]
     );
-    println!("{}", realtime.metrics_text().lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n"));
+    println!(
+        "{}",
+        realtime
+            .metrics_text()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     let _ = child.kill();
+    let _ = child.wait();
     realtime.stop().await;
     cluster.stop().await.unwrap();
 }
 
 /// Waits until the client process stops receiving (or has `expected`), then reports.
-async fn settle(report: &mut impl FnMut() -> serde_json::Value, expected: u64) -> serde_json::Value {
+async fn settle(
+    report: &mut impl FnMut() -> serde_json::Value,
+    expected: u64,
+) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut total = serde_json::json!({"received": 0});
     let mut received = 0;
@@ -140,7 +189,11 @@ async fn settle(report: &mut impl FnMut() -> serde_json::Value, expected: u64) -
             break;
         }
         if total["received"] == 0 || got > 0 {
-            let first = if received == 0 { r["first_micros"].clone() } else { total["first_micros"].clone() };
+            let first = if received == 0 {
+                r["first_micros"].clone()
+            } else {
+                total["first_micros"].clone()
+            };
             received += got;
             total = r;
             total["first_micros"] = first;
@@ -154,10 +207,18 @@ async fn paced_changes(client: &tokio_postgres::Client, users: &[uuid::Uuid]) {
     let rate = knob("BENCH_RATE", 100);
     let total = rate * knob("BENCH_SECONDS", 10);
     let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
-    let insert = client.prepare("insert into public.wallets (id, user_id, name) values (gen_random_uuid(), $1, 'b')").await.unwrap();
+    let insert = client
+        .prepare(
+            "insert into public.wallets (id, user_id, name) values (gen_random_uuid(), $1, 'b')",
+        )
+        .await
+        .unwrap();
     for i in 0..total as usize {
         tick.tick().await;
-        client.execute(&insert, &[&users[(i * 7919) % users.len()]]).await.unwrap();
+        client
+            .execute(&insert, &[&users[(i * 7919) % users.len()]])
+            .await
+            .unwrap();
     }
 }
 
@@ -167,7 +228,9 @@ async fn burst_changes(url: &str, users: &[uuid::Uuid], burst: u64) {
     let mut tasks = Vec::new();
     for w in 0..writers {
         let client = db(url).await;
-        let chosen: Vec<uuid::Uuid> = (0..per_writer).map(|i| users[(w * per_writer + i) % users.len()]).collect();
+        let chosen: Vec<uuid::Uuid> = (0..per_writer)
+            .map(|i| users[(w * per_writer + i) % users.len()])
+            .collect();
         tasks.push(tokio::spawn(async move {
             for chunk in chosen.chunks(50) {
                 client
