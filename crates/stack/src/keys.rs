@@ -59,16 +59,20 @@ pub fn random_token(len: usize) -> String {
         .collect()
 }
 
-/// The token of an `Authorization: Bearer <token>` header. `Err(())` when the header is
-/// present but not a bearer token.
-pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ()> {
+/// An `Authorization` header that is not `Bearer <token>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the Authorization header is not a bearer token")]
+pub struct NotBearer;
+
+/// The token of an `Authorization: Bearer <token>` header; `Ok(None)` without the header.
+pub fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, NotBearer> {
     let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let value = value.to_str().map_err(|_| ())?;
-    let (scheme, token) = value.split_once(' ').ok_or(())?;
+    let value = value.to_str().map_err(|_| NotBearer)?;
+    let (scheme, token) = value.split_once(' ').ok_or(NotBearer)?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(());
+        return Err(NotBearer);
     }
     Ok(Some(token.trim()))
 }
@@ -99,6 +103,6 @@ mod tests {
         h.insert("authorization", "Bearer abc".parse().unwrap());
         assert_eq!(bearer_token(&h), Ok(Some("abc")));
         h.insert("authorization", "Basic abc".parse().unwrap());
-        assert_eq!(bearer_token(&h), Err(()));
+        assert_eq!(bearer_token(&h), Err(NotBearer));
     }
 }
