@@ -1,13 +1,15 @@
 //! A throwaway PostgreSQL cluster for the embedded stack and for tests.
 //!
-//! `Cluster::start` runs `initdb` into a fresh directory, starts `postgres` on a free loopback
-//! port with the plan's settings and waits until it accepts connections. Dropping the
-//! `Cluster` (or `stop`) shuts the server down and removes the directory; see `process` for
-//! how abrupt exits are covered. Superuser `postgres`, trust authentication on 127.0.0.1.
+//! `Cluster::start` fills a fresh directory from a cached `initdb` template (see `template`),
+//! starts `postgres` on a free loopback port with the plan's settings and waits until it
+//! accepts connections. Dropping the `Cluster` (or `stop`) shuts the server down and removes
+//! the directory; see `process` for how abrupt exits are covered. Superuser `postgres`, trust
+//! authentication on 127.0.0.1.
 
 mod binaries;
 mod config;
 mod process;
+mod template;
 mod testing;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +20,7 @@ use std::time::{Duration, Instant};
 pub use binaries::{BINDIR_ENV, Binaries};
 pub use config::ClusterOptions;
 pub use process::stop_all;
+pub use template::NO_TEMPLATE_ENV;
 pub use testing::shared_test_cluster;
 
 use process::{RunAs, Running, Shared};
@@ -291,7 +294,7 @@ fn init_data_dir(prepared: &Prepared, opts: &ClusterOptions) -> Result<(), Launc
     )
     .map_err(dir_err)?;
     process::chown_tree(dir, prepared.run_as).map_err(dir_err)?;
-    run_initdb(prepared)?;
+    template::init_data(prepared)?;
     let data = dir.join("data");
     let conf_lines = opts.conf_lines(config::socket_dir_if_short(dir));
     append(&data.join("postgresql.conf"), &conf_lines).map_err(dir_err)?;
@@ -303,16 +306,7 @@ fn run_initdb(prepared: &Prepared) -> Result<(), LaunchError> {
     let mut cmd = Command::new(prepared.bins.initdb());
     cmd.arg("-D")
         .arg(prepared.dir.join("data"))
-        .args([
-            "-U",
-            SUPERUSER,
-            "-A",
-            "trust",
-            "-E",
-            "UTF8",
-            "--no-locale",
-            "--no-sync",
-        ])
+        .args(template::INITDB_ARGS)
         .current_dir(&prepared.dir)
         .stdin(Stdio::null());
     process::apply_run_as(&mut cmd, prepared.run_as);
