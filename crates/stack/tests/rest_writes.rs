@@ -43,6 +43,14 @@ async fn insert_returns_minimal_or_representation() {
             json!([{"name": "b", "balance": 1.5}, {"name": "c", "balance": 0.0}])
         )
     );
+    let empty = s
+        .user(&user, Method::POST, "/rest/v1/wallets")
+        .json(&json!([]));
+    assert_eq!(
+        empty.send().await.unwrap().status(),
+        201,
+        "an empty bulk insert is fine"
+    );
     // As in PostgREST (without `missing=default`), a key one object of a bulk insert lacks is null.
     let ragged = json!([{"id": Uuid::new_v4(), "user_id": user.id, "name": "d", "balance": 2},
                         {"id": Uuid::new_v4(), "user_id": user.id, "name": "e"}]);

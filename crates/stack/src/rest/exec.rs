@@ -15,7 +15,7 @@ pub struct RoleContext {
     pub claims: String,
     /// The role's own `statement_timeout`, if it has one.
     pub statement_timeout: Option<String>,
-    /// A bearer token was verified (decides 401 or 403 for `42501`).
+    /// The role is not `anon` (decides 403 rather than 401 for `42501`, as PostgREST does).
     pub authenticated: bool,
 }
 

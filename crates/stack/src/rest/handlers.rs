@@ -53,6 +53,11 @@ pub async fn insert(
     let q = QueryParams::parse(raw.as_deref())?;
     let prefer = Prefer::from_headers(&headers);
     let (rows, columns) = rows_body(&body, &q)?;
+    if rows == "[]" {
+        // PostgREST answers an empty bulk insert with 201 and no rows.
+        let body = if prefer.representation { "[]" } else { "" };
+        return Ok((StatusCode::CREATED, body.to_string()).into_response());
+    }
     let upsert = prefer.resolution.map(|merge| Upsert {
         target: q.on_conflict.clone(),
         merge,

@@ -67,7 +67,7 @@ impl RestState {
         Ok(RoleContext {
             statement_timeout: self.cache.statement_timeouts.get(&role).cloned(),
             claims: claims_json,
-            authenticated: claims.is_some(),
+            authenticated: role != "anon",
             role,
         })
     }
