@@ -25,6 +25,10 @@ pub enum Command {
     Compare(crate::report_cmd::CompareArgs),
     /// Join shard results (`--shard i/n`) into one result, exactly.
     Merge(crate::report_cmd::MergeArgs),
+    /// Remove every user (and their rows) a run created: `--run-tag <users' e-mail domain>`.
+    Cleanup(crate::cleanup::CleanupArgs),
+    /// Print `ANON_KEY=` and `SERVICE_ROLE_KEY=` lines signed with a JWT secret.
+    Keys(crate::keys_cmd::KeysArgs),
 }
 
 /// Exit codes, documented in the README.

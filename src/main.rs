@@ -11,6 +11,8 @@ fn main() {
         Command::Report(args) => report_cmd::report(&args),
         Command::Compare(args) => report_cmd::compare(&args),
         Command::Merge(args) => report_cmd::merge(&args),
+        Command::Cleanup(args) => syncstorm::cleanup::run(&args),
+        Command::Keys(args) => syncstorm::keys_cmd::run(&args),
     };
     std::process::exit(code);
 }

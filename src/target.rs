@@ -5,6 +5,10 @@
 //! `--allow-host`), and the check happens before a single connection is attempted.
 
 use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// Environment variables a `supabase` target reads its keys from.
 pub const ENV_URL: &str = "SUPABASE_URL";
@@ -133,6 +137,58 @@ pub fn redact_url(raw: &str) -> String {
     }
 }
 
+/// The per-run ceiling on request rate (`[target] max_request_rate`), shared by all tasks of
+/// one process: each request first takes a slot with `acquire`. A run with several worker
+/// processes gives each `per_worker(rate, workers)`, so the whole run stays under the ceiling.
+///
+/// Slots are spaced `1/rate` apart, with up to `burst` taken at once after an idle spell
+/// (the generic cell rate algorithm: one timestamp, no refill task).
+#[derive(Debug)]
+pub struct RequestLimiter {
+    interval: Duration,
+    /// How far ahead of its slot a request may go: `(burst - 1) * interval`.
+    tolerance: Duration,
+    next_slot: Mutex<Instant>,
+}
+
+impl RequestLimiter {
+    /// `rate` requests per second, `burst` at once; `None` for a rate that is not positive.
+    pub fn new(rate: f64, burst: u32) -> Option<RequestLimiter> {
+        if !(rate.is_finite() && rate > 0.0) {
+            return None;
+        }
+        let interval = Duration::from_secs_f64(1.0 / rate);
+        Some(RequestLimiter {
+            interval,
+            tolerance: interval * burst.max(1).saturating_sub(1),
+            next_slot: Mutex::new(Instant::now()),
+        })
+    }
+
+    /// One worker's share of a run's ceiling (`rate / workers`), with a burst of a tenth of a
+    /// second's worth (at least 1). `None` when the run has no ceiling.
+    pub fn per_worker(run_rate: Option<f64>, workers: u32) -> Option<RequestLimiter> {
+        let share = run_rate? / f64::from(workers.max(1));
+        RequestLimiter::new(share, (share / 10.0).floor() as u32)
+    }
+
+    /// Waits until this request may go.
+    pub async fn acquire(&self) {
+        let wait = self.reserve(Instant::now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Books the next slot and says how long to wait for it.
+    fn reserve(&self, now: Instant) -> Duration {
+        let mut next = self.next_slot.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = (*next).max(now);
+        *next = slot + self.interval;
+        (slot - now).saturating_sub(self.tolerance)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,5 +276,31 @@ mod tests {
             let msg = guard(bad, &[]).unwrap_err().to_string();
             assert!(msg.contains("not a valid http(s) URL"), "{msg}");
         }
+    }
+
+    #[test]
+    fn limiter_spaces_requests_after_the_burst() {
+        let limiter = RequestLimiter::new(100.0, 3).unwrap();
+        let now = Instant::now();
+        let waits: Vec<u128> = (0..6).map(|_| limiter.reserve(now).as_millis()).collect();
+        assert_eq!(waits, [0, 0, 0, 10, 20, 30]);
+        // After an idle second the burst is available again, and no more than it.
+        let later = now + Duration::from_secs(1);
+        let waits: Vec<u128> = (0..4).map(|_| limiter.reserve(later).as_millis()).collect();
+        assert_eq!(waits, [0, 0, 0, 10]);
+    }
+
+    #[test]
+    fn limiter_splits_the_run_ceiling_across_workers() {
+        assert!(RequestLimiter::per_worker(None, 4).is_none());
+        assert!(RequestLimiter::new(0.0, 1).is_none());
+        assert!(RequestLimiter::new(f64::NAN, 1).is_none());
+        let share = RequestLimiter::per_worker(Some(1_000.0), 4).unwrap();
+        assert_eq!(share.interval, Duration::from_millis(4));
+        assert_eq!(share.tolerance, Duration::from_millis(4) * 24);
+        // Over any long window, a worker takes at most its share (plus the burst).
+        let now = Instant::now();
+        let last = (0..1_000).map(|_| share.reserve(now)).last().unwrap();
+        assert_eq!(last, Duration::from_millis(4 * 999 - 4 * 24));
     }
 }

@@ -235,7 +235,7 @@ fn validate_email(email: &str) -> Result<&str, AuthError> {
     }
 }
 
-fn require_service_role(s: &AuthState, headers: &HeaderMap) -> Result<(), AuthError> {
+pub(super) fn require_service_role(s: &AuthState, headers: &HeaderMap) -> Result<(), AuthError> {
     let token = match bearer_token(headers) {
         Ok(Some(token)) => token,
         _ => {

@@ -1,6 +1,7 @@
 //! Auth, a GoTrue subset under `/auth/v1`: admin user creation, signup (autoconfirmed),
 //! password and refresh-token grants, and the current user.
 
+mod admin_list;
 mod error;
 mod handlers;
 pub mod ratelimit;
@@ -11,7 +12,7 @@ pub use error::AuthError;
 
 use crate::keys::Keys;
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use deadpool_postgres::Pool;
 use ratelimit::TokenLimiter;
 use std::sync::Arc;
@@ -32,7 +33,11 @@ pub struct AuthState {
 /// The `/auth/v1` routes (mounted under that prefix by the server).
 pub fn router(state: Arc<AuthState>) -> Router {
     Router::new()
-        .route("/admin/users", post(handlers::admin_create_user))
+        .route(
+            "/admin/users",
+            post(handlers::admin_create_user).get(admin_list::list_users),
+        )
+        .route("/admin/users/{id}", delete(admin_list::delete_user))
         .route("/signup", post(handlers::signup))
         .route("/token", post(handlers::token))
         .route("/user", get(handlers::current_user))

@@ -8,7 +8,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 /// Columns every user query returns, in the order `to_user` reads them.
-const USER_COLUMNS: &str = "id, coalesce(aud, 'authenticated'), coalesce(role, 'authenticated'), \
+pub(super) const USER_COLUMNS: &str = "id, coalesce(aud, 'authenticated'), coalesce(role, 'authenticated'), \
      email, email_confirmed_at, last_sign_in_at, raw_app_meta_data, raw_user_meta_data, \
      created_at, updated_at, is_anonymous";
 
@@ -85,7 +85,7 @@ pub async fn touch_sign_in(db: &Client, id: Uuid) -> Result<Option<User>, tokio_
     Ok(db.query_opt(&stmt, &[&id]).await?.map(|r| to_user(&r)))
 }
 
-fn to_user(row: &Row) -> User {
+pub(super) fn to_user(row: &Row) -> User {
     let id: Uuid = row.get(0);
     let confirmed: Option<DateTime<Utc>> = row.get(4);
     let app: Option<Value> = row.get(6);
