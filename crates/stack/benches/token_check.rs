@@ -4,7 +4,7 @@
 //! claims set, the REST layer's own statement) with the same concurrency on the same cluster.
 //! Prints both rates, both p99s and the ratio (goal: REST ≥ 0.7 × pgbench). Not a test.
 //!
-//! `cargo bench -p syncstorm-stack --bench token_check [-- --concurrency 8 --seconds 10 --users 16]`
+//! `cargo bench -p syncstorm-stack --bench token_check [-- --concurrency 8 --seconds 10 --users 16 --rounds 3]`
 //! Needs `wrk` and `pgbench` on PATH.
 
 use std::path::Path;
@@ -18,6 +18,9 @@ struct Options {
     concurrency: u32,
     seconds: u32,
     users: usize,
+    /// Rounds of (REST, pgbench), the order alternating, so drift in a shared machine's load
+    /// hits both sides alike; the medians are reported.
+    rounds: usize,
 }
 
 struct Figures {
@@ -44,9 +47,25 @@ async fn main() {
         .expect("stack starts");
     let users = sign_up_users(&stack, opts.users).await;
     let work = tempfile::tempdir().expect("temp dir");
-    let rest = run_wrk(&stack, &users, &opts, work.path());
-    let sql = run_pgbench(&stack, &users, &opts, work.path());
-    report(&opts, &rest, &sql);
+    let (mut rest, mut sql) = (Vec::new(), Vec::new());
+    for round in 0..opts.rounds {
+        let dir = work.path().join(format!("round{round}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        if round % 2 == 0 {
+            rest.push(run_wrk(&stack, &users, &opts, &dir));
+            sql.push(run_pgbench(&stack, &users, &opts, &dir));
+        } else {
+            sql.push(run_pgbench(&stack, &users, &opts, &dir));
+            rest.push(run_wrk(&stack, &users, &opts, &dir));
+        }
+        println!(
+            "round {}: REST {:.0} req/s, pgbench {:.0} tps",
+            round + 1,
+            rest[round].rate,
+            sql[round].rate
+        );
+    }
+    report(&opts, &median(rest), &median(sql));
     stack.stop().await.expect("stack stops");
 }
 
@@ -55,6 +74,7 @@ fn parse_options() -> Options {
         concurrency: 8,
         seconds: 10,
         users: 16,
+        rounds: 3,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.windows(2) {
@@ -63,6 +83,7 @@ fn parse_options() -> Options {
             ("--concurrency", Some(v)) => opts.concurrency = v,
             ("--seconds", Some(v)) => opts.seconds = v,
             ("--users", Some(v)) => opts.users = v as usize,
+            ("--rounds", Some(v)) => opts.rounds = (v as usize).max(1),
             _ => {}
         }
     }
@@ -229,6 +250,12 @@ fn pgbench_p99(dir: &Path) -> (f64, u64) {
     (hist.value_at_quantile(0.99) as f64 / 1000.0, failed)
 }
 
+/// The round with the median rate.
+fn median(mut rounds: Vec<Figures>) -> Figures {
+    rounds.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+    rounds.swap_remove(rounds.len() / 2)
+}
+
 fn field(text: &str, label: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.trim().strip_prefix(label))
@@ -252,8 +279,8 @@ fn wrk_ms(v: &str) -> f64 {
 fn report(opts: &Options, rest: &Figures, sql: &Figures) {
     let ratio = rest.rate / sql.rate;
     println!(
-        "token check, {} users, concurrency {}, {} s each (REST pool = {} connections)",
-        opts.users, opts.concurrency, opts.seconds, opts.concurrency
+        "token check, {} users, concurrency {}, {} rounds of {} s (REST pool = {} connections); median rounds:",
+        opts.users, opts.concurrency, opts.rounds, opts.seconds, opts.concurrency
     );
     println!(
         "{:<34} {:>12} {:>10} {:>8}",
