@@ -41,15 +41,11 @@ pub fn thread_cpu(tid: i32) -> Option<Duration> {
     // Fields after the parenthesised command name start at field 3 (state); utime is 14.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(Duration::from_millis(
-        ticks * 1000 / clock_ticks_per_second(),
-    ))
+    Some(Duration::from_millis(ticks * 1000 / USER_HZ))
 }
 
-fn clock_ticks_per_second() -> u64 {
-    // USER_HZ is 100 on every Linux architecture we run on.
-    100
-}
+/// Clock ticks per second of `/proc` times: 100 on every Linux architecture we run on.
+const USER_HZ: u64 = 100;
 
 /// User + system CPU of this process (`who = SELF`) or of its waited-for children.
 pub fn rusage_cpu(who: UsageWho) -> Duration {
