@@ -368,10 +368,11 @@ impl<M: Metrics> DeviceLoop<M> {
         let idle = !self.device.is_syncing()
             && !self.device.sync_again_pending()
             && self.in_flight.is_empty();
-        if idle && self.last_outcome.is_some() {
-            if let Some(reply) = self.quiesce.take() {
-                let _ = reply.send(self.last_outcome);
-            }
+        if idle
+            && self.last_outcome.is_some()
+            && let Some(reply) = self.quiesce.take()
+        {
+            let _ = reply.send(self.last_outcome);
         }
     }
 

@@ -104,8 +104,10 @@ pub fn device_rows(device: &Device) -> BTreeMap<(Table, Uuid), Row> {
 
 /// Test knobs: quick debounce and retries, no pulse unless the test asks for one.
 pub fn knobs(tune: impl FnOnce(&mut DeviceKnobs)) -> Arc<DeviceKnobs> {
-    let mut knobs = DeviceKnobs::default();
-    knobs.edit_debounce = Duration::from_millis(20);
+    let mut knobs = DeviceKnobs {
+        edit_debounce: Duration::from_millis(20),
+        ..DeviceKnobs::default()
+    };
     knobs.usap.base_delay = Duration::from_millis(50);
     knobs.pulse.mode = PulseMode::Off;
     tune(&mut knobs);
@@ -245,10 +247,10 @@ impl RunningDevice {
     pub fn sync_errors(&mut self) -> Vec<ErrorKind> {
         let mut errors = Vec::new();
         while let Ok(seen) = self.seen.try_recv() {
-            if let Seen::Error(op, kind) = seen {
-                if op == "sync" {
-                    errors.push(kind);
-                }
+            if let Seen::Error(op, kind) = seen
+                && op == "sync"
+            {
+                errors.push(kind);
             }
         }
         errors
