@@ -137,6 +137,26 @@ pub fn redact_url(raw: &str) -> String {
     }
 }
 
+/// The scenario as written, safe to copy into results and reports: every string that is a URL
+/// with a password (e.g. `[target] database_url`) gets it replaced, wherever it sits.
+pub fn redact_document(mut doc: serde_json::Value) -> serde_json::Value {
+    redact_in_place(&mut doc);
+    doc
+}
+
+fn redact_in_place(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(text) => {
+            if text.contains("://") && url::Url::parse(text).is_ok_and(|u| u.password().is_some()) {
+                *text = redact_url(text);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_in_place),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(redact_in_place),
+        _ => {}
+    }
+}
+
 /// The per-run ceiling on request rate (`[target] max_request_rate`), shared by all tasks of
 /// one process: each request first takes a slot with `acquire`. A run with several worker
 /// processes gives each `per_worker(rate, workers)`, so the whole run stays under the ceiling.
@@ -302,5 +322,18 @@ mod tests {
         let now = Instant::now();
         let last = (0..1_000).map(|_| share.reserve(now)).last().unwrap();
         assert_eq!(last, Duration::from_millis(4 * 999 - 4 * 24));
+    }
+
+    #[test]
+    fn scenario_documents_lose_url_passwords_wherever_they_sit() {
+        let doc = serde_json::json!({
+            "target": {"kind": "supabase", "url": "https://x.supabase.co",
+                       "database_url": "postgres://postgres:s3cret@127.0.0.1:5432/postgres"},
+            "notes": ["postgresql://a:b@h/d", "plain text"],
+        });
+        let text = redact_document(doc).to_string();
+        assert!(!text.contains("s3cret") && !text.contains(":b@"), "{text}");
+        assert!(text.contains("postgres://postgres:redacted@127.0.0.1:5432/postgres"));
+        assert!(text.contains("https://x.supabase.co") && text.contains("plain text"));
     }
 }

@@ -178,13 +178,18 @@ async fn a_supabase_run_seeds_tagged_users_that_cleanup_removes_without_leaking_
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("out");
+    // A password in the database URL (trust auth ignores it) must not be written anywhere.
+    let db_url = stack
+        .database_url
+        .replacen("postgres@", "postgres:db-pw-must-not-leak@", 1);
+    assert_ne!(db_url, stack.database_url);
     let mut run = with_keys(syncstorm(), &stack);
     run.arg("run")
         .arg(scenario(dir.path(), &stack.url, ""))
         .arg("--out")
         .arg(&out_dir)
         .arg("--database-url")
-        .arg(&stack.database_url);
+        .arg(&db_url);
     let run = output(run).await;
     let code = run.status.code();
     let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
@@ -209,6 +214,7 @@ async fn a_supabase_run_seeds_tagged_users_that_cleanup_removes_without_leaking_
         ("service role key", stack.service_role_key.clone()),
         ("anon key", stack.anon_key.clone()),
         ("JWT secret", stack.jwt_secret.clone()),
+        ("database password", "db-pw-must-not-leak".to_owned()),
         // Any JWT at all (access tokens too): every HS256 header starts like this.
         ("a JWT", "eyJhbGciOi".to_owned()),
     ];
@@ -287,6 +293,45 @@ async fn cleanup_finishes_what_a_broken_cleanup_left_by_api_and_by_sql() {
         assert_eq!(done.users_deleted, 6, "by_sql={by_sql}: {done:?}");
         assert_eq!(cleanup::cleanup(&args, env).await.unwrap().users_found, 0);
         assert!(users_of_tag(&client, &tag).await.is_empty());
+    }
+    cancel.cancel();
+}
+
+/// A database URL written in the scenario is copied into the result (`scenario.as_run`) and the
+/// report unless the run redacts it. Ignored until `run_cmd/outcome.rs` builds `as_run` with
+/// `syncstorm::target::redact_document(plan.document_json())`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the one-line redact_document hook in run_cmd/outcome.rs"]
+async fn a_password_in_the_scenario_database_url_stays_out_of_the_result_and_report() {
+    let cancel = CancellationToken::new();
+    let stack = Stack::start_for_tests(StackConfig::new(pro()), cancel.clone())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let db_url = stack
+        .database_url
+        .replacen("postgres@", "postgres:pw-in-scenario@", 1);
+    let in_scenario = format!("database_url = \"{db_url}\"");
+    let mut run = with_keys(syncstorm(), &stack);
+    run.arg("run")
+        .arg(scenario(dir.path(), &stack.url, &in_scenario))
+        .arg("--out")
+        .arg(&out_dir);
+    let run = output(run).await;
+    let code = run.status.code();
+    assert!(matches!(code, Some(0) | Some(3)), "exit {code:?}");
+    let written = everything_written(&out_dir, &run);
+    assert!(
+        written.contains("postgres:redacted@"),
+        "the URL is still shown"
+    );
+    assert!(!written.contains("pw-in-scenario"), "the password leaked");
+    let client = db(&stack).await;
+    for (tag, _) in run_tags(&client).await {
+        cleanup::cleanup_by_sql(&stack.database_url, &tag)
+            .await
+            .unwrap();
     }
     cancel.cancel();
 }
