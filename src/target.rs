@@ -146,10 +146,11 @@ pub fn redact_document(mut doc: serde_json::Value) -> serde_json::Value {
 
 fn redact_in_place(value: &mut serde_json::Value) {
     match value {
-        serde_json::Value::String(text) => {
-            if text.contains("://") && url::Url::parse(text).is_ok_and(|u| u.password().is_some()) {
-                *text = redact_url(text);
-            }
+        serde_json::Value::String(text)
+            if text.contains("://")
+                && url::Url::parse(text).is_ok_and(|u| u.password().is_some()) =>
+        {
+            *text = redact_url(text);
         }
         serde_json::Value::Array(items) => items.iter_mut().for_each(redact_in_place),
         serde_json::Value::Object(fields) => fields.values_mut().for_each(redact_in_place),
