@@ -23,7 +23,7 @@ use syncstorm::driver::{
     Clock, Credentials, DeviceRun, DeviceTask, DriverConfig, Input, Metrics, NetworkSwitch,
     run_device,
 };
-use syncstorm_device::{Device, DeviceKnobs, Event};
+use syncstorm_device::{Device, DeviceKnobs, Event, PulseMode};
 use syncstorm_metrics::Recorder;
 use syncstorm_wire::client::{
     AuthClient, ConnectionModel, Endpoint, HttpClients, HttpOptions, http_client,
@@ -125,10 +125,14 @@ fn rss_bytes() -> u64 {
 struct BenchMetrics {
     recorder: Mutex<Recorder>,
     subscribed: AtomicU64,
+    syncs: AtomicU64,
 }
 
 impl Metrics for BenchMetrics {
     fn latency(&self, op: &str, took: Duration) {
+        if op == "sync" {
+            self.syncs.fetch_add(1, Ordering::Relaxed);
+        }
         self.recorder.latency(op, took);
     }
     fn error(&self, op: &str, kind: ErrorKind) {
@@ -182,8 +186,11 @@ async fn spawn_devices(
     users: &[(Uuid, Credentials)],
     model: ConnectionModel,
     http_options: HttpOptions,
+    pulse: PulseMode,
 ) -> Swarm {
-    let knobs = Arc::new(DeviceKnobs::default());
+    let mut knobs = DeviceKnobs::default();
+    knobs.pulse.mode = pulse;
+    let knobs = Arc::new(knobs);
     let config = Arc::new(DriverConfig::default());
     let metrics = Arc::new(BenchMetrics::default());
     let http = HttpClients::new(model, http_options).unwrap();
@@ -213,7 +220,11 @@ async fn spawn_devices(
         swarm.inputs.push(tx);
     }
     let started = Instant::now();
-    while metrics.subscribed.load(Ordering::Relaxed) < users.len() as u64 {
+    let ready = |m: &BenchMetrics| match pulse {
+        PulseMode::Websocket => m.subscribed.load(Ordering::Relaxed),
+        _ => m.syncs.load(Ordering::Relaxed),
+    };
+    while ready(&metrics) < users.len() as u64 {
         assert!(
             started.elapsed() < Duration::from_secs(300),
             "devices did not all subscribe in 5 min"
@@ -245,7 +256,13 @@ fn per_device(before: u64, after: u64, n: usize) -> String {
 }
 
 /// The variants measured, each in a fresh process (a freed heap would flatter the next).
-const VARIANTS: [&str; 3] = ["per_device", "per_device_idle_closed", "shared"];
+/// `shared_no_socket`: the same without the realtime socket (pulse off), to split the cost.
+const VARIANTS: [&str; 4] = [
+    "per_device",
+    "per_device_idle_closed",
+    "shared",
+    "shared_no_socket",
+];
 
 fn device_count() -> usize {
     std::env::var("SYNCSTORM_BENCH_DEVICES")
@@ -310,7 +327,12 @@ async fn measure(variant: &str) {
         ..HttpOptions::default()
     };
     let before = rss_bytes();
-    let swarm = spawn_devices(&target, &users, model, options).await;
+    let pulse = if variant == "shared_no_socket" {
+        PulseMode::Off
+    } else {
+        PulseMode::Websocket
+    };
+    let swarm = spawn_devices(&target, &users, model, options, pulse).await;
     if idle_timeout < Duration::from_secs(10) {
         // Let the idle keep-alive connections expire (what an idle phone's HTTP stack does).
         tokio::time::sleep(idle_timeout * 3).await;
