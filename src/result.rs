@@ -147,6 +147,10 @@ pub struct RunResult {
     /// Wall-clock seconds from the first arrival to the end of the oracle.
     pub duration_s: f64,
     pub status: RunStatus,
+    /// The tag every user this run seeded carries (their e-mail domain);
+    /// `syncstorm cleanup --run-tag` takes it.
+    #[serde(default)]
+    pub run_tag: String,
     /// Set on a shard's own result; `None` on a whole or merged run.
     #[serde(default)]
     pub shard: Option<ShardId>,

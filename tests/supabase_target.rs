@@ -265,6 +265,7 @@ async fn cleanup_finishes_what_a_broken_cleanup_left_by_api_and_by_sql() {
             &stack.service_role_key,
             &tag,
             0..10,
+            None,
             &cancel,
         )
         .await
@@ -298,10 +299,9 @@ async fn cleanup_finishes_what_a_broken_cleanup_left_by_api_and_by_sql() {
 }
 
 /// A database URL written in the scenario is copied into the result (`scenario.as_run`) and the
-/// report unless the run redacts it. Ignored until `run_cmd/outcome.rs` builds `as_run` with
-/// `syncstorm::target::redact_document(plan.document_json())`.
+/// report unless the run redacts it (`run_cmd/outcome.rs` builds `as_run` with
+/// `syncstorm::target::redact_document`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the one-line redact_document hook in run_cmd/outcome.rs"]
 async fn a_password_in_the_scenario_database_url_stays_out_of_the_result_and_report() {
     let cancel = CancellationToken::new();
     let stack = Stack::start_for_tests(StackConfig::new(pro()), cancel.clone())

@@ -82,7 +82,7 @@ pub fn build(plan: &RunPlan, parts: RunParts) -> RunResult {
     let scenario = ScenarioInfo {
         name: plan.name.clone(),
         question: (!plan.description.is_empty()).then(|| plan.description.clone()),
-        as_run: plan.document_json(),
+        as_run: crate::target::redact_document(plan.document_json()),
     };
     let mut r = RunResult::new(scenario, parts.started_at);
     r.duration_s = parts.duration_s;
