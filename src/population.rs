@@ -65,8 +65,13 @@ pub async fn create_users(
     service_role_key: &str,
     tag: &str,
     users: Range<u64>,
+    max_request_rate: Option<f64>,
     cancel: &tokio_util::sync::CancellationToken,
 ) -> Result<Vec<Uuid>, SeedError> {
+    // Sign-ups count against the run's request ceiling like any other request.
+    let limiter = max_request_rate
+        .and_then(|rate| crate::target::RequestLimiter::new(rate, (rate / 10.0).floor() as u32))
+        .map(Arc::new);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .no_proxy()
@@ -81,7 +86,11 @@ pub async fn create_users(
     let creations = stream::iter(users)
         .map(|index| {
             let (auth, key, tag) = (auth.clone(), key.clone(), tag.clone());
+            let limiter = limiter.clone();
             async move {
+                if let Some(limiter) = &limiter {
+                    limiter.acquire().await;
+                }
                 let c = credentials(&tag, index);
                 let user = auth
                     .admin_create_user(&key, &c.email, &c.password)

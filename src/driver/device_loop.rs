@@ -115,6 +115,7 @@ pub(super) async fn run<M: Metrics>(task: DeviceTask<M>) -> DeviceRun {
         jwt: Arc::from(session.access_token.as_str()),
         user_id: Arc::from(session.user_id.as_str()),
         online: online.clone(),
+        limiter: config.request_limiter.clone(),
     };
     let refresh_due_ms = session::refresh_due_ms(&session, &clock, config.refresh_margin);
     let mut state = DeviceLoop {

@@ -42,6 +42,9 @@ pub struct DriverConfig {
     pub refresh_margin: Duration,
     /// Waits between sign-in attempts while the auth service refuses or is unreachable.
     pub sign_in_retry: Duration,
+    /// This worker's share of the run's request ceiling (`[target] max_request_rate`);
+    /// `None` = no ceiling.
+    pub request_limiter: Option<Arc<crate::target::RequestLimiter>>,
 }
 
 impl Default for DriverConfig {
@@ -50,6 +53,7 @@ impl Default for DriverConfig {
             realtime: RealtimeOptions::default(),
             refresh_margin: Duration::from_secs(60),
             sign_in_retry: Duration::from_secs(1),
+            request_limiter: None,
         }
     }
 }

@@ -43,6 +43,7 @@ pub(crate) struct RequestContext {
     pub jwt: Arc<str>,
     pub user_id: Arc<str>,
     pub online: watch::Receiver<bool>,
+    pub limiter: Option<Arc<crate::target::RequestLimiter>>,
 }
 
 /// Starts the request an action asks for; `None` for actions that are not requests.
@@ -61,6 +62,11 @@ pub(crate) fn start(
     };
     let ctx = ctx.clone();
     Some(Box::pin(async move {
+        // The run's request ceiling holds a request back before it is timed: the wait is the
+        // harness's own, not the server's.
+        if let Some(limiter) = &ctx.limiter {
+            limiter.acquire().await;
+        }
         let started = Instant::now();
         let online = ctx.online.clone();
         let outcome = if !*online.borrow() {

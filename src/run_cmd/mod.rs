@@ -197,7 +197,8 @@ pub async fn execute(
         probes,
         failure,
     };
-    let result = outcome::build(plan, parts);
+    let mut result = outcome::build(plan, parts);
+    result.run_tag = tag.clone();
     let written = write_outputs(
         &result,
         args.out.clone().unwrap_or_else(|| plan.run.out.clone()),
@@ -252,6 +253,7 @@ async fn seed_and_run(
         &prepared.service_role_key,
         tag,
         users.clone(),
+        plan.target.max_request_rate,
         stop,
     )
     .await

@@ -88,7 +88,10 @@ fn fleet_config(plan: &RunPlan, task: &WorkerTask) -> Result<FleetConfig, Worker
     }
     Ok(FleetConfig {
         knobs: Arc::new(plan.device.clone()),
-        driver: Arc::new(DriverConfig::default()),
+        driver: Arc::new(DriverConfig {
+            request_limiter: request_limiter(plan, users),
+            ..DriverConfig::default()
+        }),
         http,
         endpoint,
         addresses: task.endpoints.addresses.clone(),
@@ -100,6 +103,13 @@ fn fleet_config(plan: &RunPlan, task: &WorkerTask) -> Result<FleetConfig, Worker
         faults: plan.faults.clone(),
         start_permits: Arc::new(Semaphore::new(START_CONCURRENCY)),
     })
+}
+
+/// This worker's share of the run's request ceiling, in proportion to the users it owns (workers
+/// and shards partition the users, so the shares add up to the ceiling).
+fn request_limiter(plan: &RunPlan, users: u64) -> Option<Arc<crate::target::RequestLimiter>> {
+    let share = plan.target.max_request_rate? * users as f64 / plan.population.users.max(1) as f64;
+    crate::target::RequestLimiter::new(share, (share / 10.0).floor() as u32).map(Arc::new)
 }
 
 /// Runs the slice until the load ends (then quiesces and checks) or `stop` (then reports
