@@ -19,6 +19,9 @@ pub enum Command {
     Worker,
     /// Run the embedded Supabase-compatible stack in the foreground and print its env lines.
     Stack(crate::stack_cmd::StackArgs),
+    /// A worker process of `stack --workers N` (started by the stack; reads its spec on stdin).
+    #[command(name = "__stack-worker", hide = true)]
+    StackWorker,
     /// Re-render the HTML report of a result file.
     Report(crate::report_cmd::ReportArgs),
     /// Write one report with two runs side by side (percentiles with deltas, overlaid charts).

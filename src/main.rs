@@ -8,6 +8,7 @@ fn main() {
         Command::Run(args) => syncstorm::run_cmd::run(args),
         Command::Worker => syncstorm::run_cmd::worker(),
         Command::Stack(args) => syncstorm::stack_cmd::run(args),
+        Command::StackWorker => syncstorm::stack_cmd::worker(),
         Command::Report(args) => report_cmd::report(&args),
         Command::Compare(args) => report_cmd::compare(&args),
         Command::Merge(args) => report_cmd::merge(&args),

@@ -38,11 +38,17 @@ pub struct StackArgs {
     /// Loopback address to listen on; repeat to listen on several (default 127.0.0.1).
     #[arg(long = "host")]
     pub hosts: Vec<IpAddr>,
+    /// Server processes, each on its own loopback addresses (127.0.0.1..N unless --host gives
+    /// more), with a share of the plan's pools and caps; several hold more than one process's
+    /// open-files limit of websockets.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
 }
 
 /// Runs the stack until Ctrl-C or SIGTERM; returns the process exit code.
 pub fn run(args: StackArgs) -> i32 {
     init_logging();
+    syncstorm_stack::workers::raise_fd_limit();
     let config = match config_from(args) {
         Ok(config) => config,
         Err(msg) => {
@@ -61,6 +67,25 @@ pub fn run(args: StackArgs) -> i32 {
         Ok(()) => exit::OK,
         Err(e) => {
             eprintln!("syncstorm stack: {e}");
+            exit::RUN_FAILED
+        }
+    }
+}
+
+/// The hidden `__stack-worker` subcommand: one extra server process of `stack --workers N`.
+pub fn worker() -> i32 {
+    init_logging();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("syncstorm stack worker: cannot start the async runtime: {e}");
+            return exit::RUN_FAILED;
+        }
+    };
+    match runtime.block_on(syncstorm_stack::workers::run_worker()) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("syncstorm stack worker: {e}");
             exit::RUN_FAILED
         }
     }
@@ -120,6 +145,7 @@ fn config_from(args: StackArgs) -> Result<StackConfig, String> {
     config.token_rate_limit = args.token_rate_limit;
     config.bcrypt_cost = args.bcrypt_cost;
     config.jwt_secret = args.jwt_secret;
+    config.workers = args.workers;
     if !args.hosts.is_empty() {
         config.hosts = args.hosts;
     }
@@ -213,6 +239,11 @@ mod tests {
             parse(&["--host", "10.0.0.1"])
                 .unwrap_err()
                 .contains("loopback")
+        );
+        assert!(
+            parse(&["--workers", "0"])
+                .unwrap_err()
+                .contains("workers is out of range")
         );
         assert!(
             parse(&["--bcrypt-cost", "2"])

@@ -2,6 +2,7 @@
 //! large runs feasible (bcrypt cost, token rate limit on or off).
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
 use std::time::Duration;
 use syncstorm_plans::{RateLimit, SupabasePlan};
 
@@ -12,6 +13,9 @@ pub const DEFAULT_BCRYPT_COST: u32 = 4;
 
 /// PostgREST's `db-max-rows` in Supabase's compose: no response carries more rows.
 pub const DEFAULT_MAX_ROWS: u32 = 1_000;
+
+/// Most server processes one stack runs (each on its own loopback addresses).
+pub const MAX_WORKERS: usize = 32;
 
 /// GoTrue's default `GOTRUE_JWT_EXP`.
 pub const DEFAULT_JWT_EXPIRY: Duration = Duration::from_secs(3_600);
@@ -41,6 +45,12 @@ pub struct StackConfig {
     pub token_rate_limit: bool,
     /// Row cap of every REST response (PostgREST's `db-max-rows`).
     pub max_rows: u32,
+    /// Server processes (see [`crate::workers`]); 1 serves everything in this process.
+    pub workers: usize,
+    /// The executable worker processes run (`<program> __stack-worker`); default this one.
+    pub worker_program: Option<PathBuf>,
+    /// Sign the API keys as of this Unix time (workers reuse the parent's); default now.
+    pub keys_issued_at: Option<i64>,
 }
 
 impl StackConfig {
@@ -57,6 +67,9 @@ impl StackConfig {
             bcrypt_cost: DEFAULT_BCRYPT_COST,
             token_rate_limit: false,
             max_rows: DEFAULT_MAX_ROWS,
+            workers: 1,
+            worker_program: None,
+            keys_issued_at: None,
         }
     }
 
@@ -81,6 +94,12 @@ impl StackConfig {
         if let Some(host) = self.hosts.iter().find(|h| !h.is_loopback()) {
             return Err(format!(
                 "{host} is not a loopback address; the embedded stack listens on loopback only"
+            ));
+        }
+        if !(1..=MAX_WORKERS).contains(&self.workers) {
+            return Err(format!(
+                "{} workers is out of range; use 1 to {MAX_WORKERS}",
+                self.workers
             ));
         }
         if self.max_rows == 0 {

@@ -24,8 +24,13 @@ pub struct Keys {
 impl Keys {
     /// Keys for `secret`, or for a fresh random 48-character secret.
     pub fn new(secret: Option<String>) -> Self {
+        Keys::issued_at(secret, chrono::Utc::now().timestamp())
+    }
+
+    /// Keys signed as of `now` (Unix seconds): every worker of one stack signs with the
+    /// parent's time, so all of them accept the exact same key strings.
+    pub fn issued_at(secret: Option<String>, now: i64) -> Self {
         let jwt_secret = secret.unwrap_or_else(|| random_token(48));
-        let now = chrono::Utc::now().timestamp();
         Keys {
             anon_key: jwt::api_key(&jwt_secret, "anon", now),
             service_role_key: jwt::api_key(&jwt_secret, "service_role", now),

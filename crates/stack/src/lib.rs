@@ -19,6 +19,7 @@ pub mod realtime;
 pub mod rest;
 pub mod schema;
 pub mod server;
+pub mod workers;
 
 pub use config::StackConfig;
 pub use server::{RunningStack, Shared, Stack, StackError};

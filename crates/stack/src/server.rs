@@ -13,6 +13,7 @@ use crate::postgres::{Cluster, ClusterOptions, LaunchError};
 use crate::realtime::{Realtime, RealtimeConfig};
 use crate::rest::{self, RestState, SchemaCache};
 use crate::schema::{self, SchemaError};
+use crate::workers;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -59,6 +60,8 @@ pub enum StackError {
     Task(String),
     #[error(transparent)]
     Realtime(#[from] crate::realtime::RealtimeError),
+    #[error(transparent)]
+    Worker(#[from] crate::workers::WorkerError),
 }
 
 /// What every part of the stack may share: configuration, keys, and the superuser URL (for
@@ -77,8 +80,12 @@ pub struct Stack;
 pub struct RunningStack {
     /// `http://<first host>:<port>`.
     pub url: String,
-    /// One URL per listening address.
+    /// One URL per listening address, over every worker (worker 1's first).
     pub urls: Vec<String>,
+    /// One URL per worker process (its first address).
+    pub worker_urls: Vec<String>,
+    /// Each worker's `GET /metrics` (its own realtime counters).
+    pub metrics_urls: Vec<String>,
     pub port: u16,
     pub anon_key: String,
     pub service_role_key: String,
@@ -91,9 +98,9 @@ pub struct RunningStack {
 }
 
 /// The database the stack runs on: its own cluster, or one it was given.
-struct Database {
-    superuser_url: String,
-    rest_url: String,
+pub(crate) struct Database {
+    pub(crate) superuser_url: String,
+    pub(crate) rest_url: String,
     cluster: Option<Cluster>,
 }
 
@@ -109,39 +116,59 @@ impl Stack {
         // From here an error drops `database`, whose cluster then stops and is removed.
         schema::apply(&database.superuser_url).await?;
         apply_auth_schema(&database.superuser_url).await?;
-        let keys = Arc::new(Keys::new(config.jwt_secret.clone()));
+        let issued_at = config
+            .keys_issued_at
+            .unwrap_or_else(|| chrono::Utc::now().timestamp());
+        let keys = Arc::new(Keys::issued_at(config.jwt_secret.clone(), issued_at));
+        let host_groups = workers::assign_hosts(&config.hosts, config.workers);
+        // This process is worker 1: its own addresses and its share of pools and caps.
+        let mut own = config.clone();
+        own.hosts = host_groups[0].clone();
+        own.plan = workers::plan_share(&config.plan, config.workers);
+        own.keys_issued_at = Some(issued_at);
+        own.jwt_secret = Some(keys.jwt_secret.clone());
         let shared = Arc::new(Shared {
-            config: config.clone(),
+            config: own.clone(),
             keys: keys.clone(),
             superuser_url: database.superuser_url.clone(),
             cancel: cancel.clone(),
         });
-        let realtime_config = RealtimeConfig::new(
-            &database.superuser_url,
-            &keys.jwt_secret,
-            config.plan.realtime,
-        );
+        let realtime_config =
+            RealtimeConfig::new(&database.superuser_url, &keys.jwt_secret, own.plan.realtime);
         let realtime = Realtime::start_under(realtime_config, &cancel).await?;
         let router = build_router(&shared, &database, &realtime).await?;
-        let listeners = bind_all(&config).await?;
+        let listeners = bind_all(&own).await?;
         let port = listeners[0]
             .local_addr()
             .map_err(|source| StackError::Bind {
-                addr: SocketAddr::new(config.hosts[0], config.port),
+                addr: SocketAddr::new(own.hosts[0], own.port),
                 source,
             })?
             .port();
-        let urls: Vec<String> = config
-            .hosts
-            .iter()
-            .map(|h| format!("http://{}", SocketAddr::new(*h, port)))
-            .collect();
+        let children = match workers::start_children(&own, &host_groups, port, &database).await {
+            Ok(children) => children,
+            Err(e) => {
+                realtime.stop().await;
+                return Err(e.into());
+            }
+        };
+        let url_of = |h: &std::net::IpAddr| format!("http://{}", SocketAddr::new(*h, port));
+        let urls: Vec<String> = host_groups.iter().flatten().map(url_of).collect();
+        let worker_urls: Vec<String> = host_groups.iter().map(|g| url_of(&g[0])).collect();
         tracing::info!(url = %urls[0], plan = %config.plan.name, "embedded stack ready");
         let database_url = database.superuser_url.clone();
-        let task = tokio::spawn(serve(listeners, router, database, realtime, cancel.clone()));
+        let parts = Parts {
+            router,
+            database,
+            realtime,
+            children,
+        };
+        let task = tokio::spawn(serve(listeners, parts, cancel.clone()));
         Ok(RunningStack {
             url: urls[0].clone(),
             urls,
+            metrics_urls: worker_urls.iter().map(|u| format!("{u}/metrics")).collect(),
+            worker_urls,
             port,
             anon_key: keys.anon_key.clone(),
             service_role_key: keys.service_role_key.clone(),
@@ -174,10 +201,15 @@ impl Stack {
 impl RunningStack {
     /// The env-file lines `syncstorm stack` prints, for any Supabase client to source.
     pub fn env_lines(&self) -> String {
-        format!(
+        let mut lines = format!(
             "SUPABASE_URL={}\nSUPABASE_ANON_KEY={}\nSUPABASE_SERVICE_ROLE_KEY={}\nSUPABASE_JWT_SECRET={}\nDATABASE_URL={}\n",
             self.url, self.anon_key, self.service_role_key, self.jwt_secret, self.database_url
-        )
+        );
+        if self.urls.len() > 1 {
+            lines.push_str(&format!("SUPABASE_URLS={}\n", self.urls.join(",")));
+            lines.push_str(&format!("METRICS_URLS={}\n", self.metrics_urls.join(",")));
+        }
+        lines
     }
 
     /// Shuts the stack down and waits until its cluster is gone.
@@ -205,7 +237,14 @@ async fn open_database(config: &StackConfig) -> Result<Database, StackError> {
             cluster: None,
         });
     }
-    let cluster = Cluster::start(ClusterOptions::for_plan(&config.plan)).await?;
+    let mut options = ClusterOptions::for_plan(&config.plan);
+    // Every worker polls its own temporary slot; each extra worker also holds realtime's two
+    // sessions outside the pools, which the plan's connection count does not include.
+    let slots = options.max_replication_slots.max(config.workers as u32 + 2);
+    options.max_replication_slots = slots;
+    options.max_wal_senders = options.max_wal_senders.max(slots);
+    options.max_connections += 2 * (config.workers as u32 - 1);
+    let cluster = Cluster::start(options).await?;
     Ok(Database {
         superuser_url: cluster.superuser_url(),
         rest_url: cluster.url_as("authenticator"),
@@ -367,14 +406,27 @@ async fn bind_all(config: &StackConfig) -> Result<Vec<TcpListener>, StackError> 
     Ok(listeners)
 }
 
-/// Serves until cancelled, then drains requests, closes pools and stops the cluster.
-async fn serve(
-    listeners: Vec<TcpListener>,
+/// What `serve` runs and then stops, in order.
+struct Parts {
     router: Router,
     database: Database,
     realtime: Realtime,
+    children: Vec<workers::WorkerProcess>,
+}
+
+/// Serves until cancelled, then stops the worker processes, drains requests, closes pools and
+/// stops the cluster.
+async fn serve(
+    listeners: Vec<TcpListener>,
+    parts: Parts,
     cancel: CancellationToken,
 ) -> Result<(), StackError> {
+    let Parts {
+        router,
+        database,
+        realtime,
+        children,
+    } = parts;
     let servers: Vec<_> = listeners
         .into_iter()
         .map(|listener| {
@@ -390,6 +442,7 @@ async fn serve(
         })
         .collect();
     cancel.cancelled().await;
+    futures_util::future::join_all(children.into_iter().map(workers::WorkerProcess::stop)).await;
     for mut server in servers {
         if tokio::time::timeout(DRAIN_TIMEOUT, &mut server)
             .await
