@@ -11,14 +11,12 @@ use syncstorm_metrics::Recorder;
 use syncstorm_wire::postgrest::ErrorKind;
 
 /// Operation names the driver records. Shared names come from `syncstorm_metrics::op`; the
-/// rest are the driver's own (per-table and per-tier pulls, websocket join).
+/// rest are the driver's own (per-table and per-tier pulls, the `client_lww` read).
 pub mod op {
     pub use syncstorm_metrics::op::{
-        PERIODIC_POLL, PULL, PULSE_DELIVERY, PUSH, SIGN_IN, SYNC, TOKEN_CHECK, TOKEN_REFRESH,
-        WS_CONNECT,
+        BULK_PUSH, PERIODIC_POLL, PULL, PULSE_DELIVERY, PUSH, SIGN_IN, SYNC, TOKEN_CHECK,
+        TOKEN_REFRESH, WS_CONNECT, WS_JOIN,
     };
-    /// `phx_join` to its reply.
-    pub const WS_JOIN: &str = "ws_join";
     /// Push reads of `client_lww` (the read before the write).
     pub const PUSH_READ: &str = "push.read";
 

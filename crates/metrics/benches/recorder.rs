@@ -14,7 +14,7 @@ const OPS: [&str; 10] = [
     op::PUSH,
     op::SYNC,
     op::WS_CONNECT,
-    op::CHANNEL_JOIN,
+    op::WS_JOIN,
     op::PULSE_DELIVERY,
     op::LONG_POLL,
 ];

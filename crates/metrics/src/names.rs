@@ -20,7 +20,7 @@ pub mod op {
     /// Websocket upgrade (TCP connect to `101`).
     pub const WS_CONNECT: &str = "ws_connect";
     /// `phx_join` to its reply.
-    pub const CHANNEL_JOIN: &str = "channel_join";
+    pub const WS_JOIN: &str = "ws_join";
     /// A committed write to the Nano-Pulse arriving on another (or the same) device.
     pub const PULSE_DELIVERY: &str = "pulse_delivery";
     /// One long-poll request (pulse fallback).

@@ -215,7 +215,7 @@ fn bad_thresholds_are_named_with_what_is_allowed() {
         ),
         (
             "thresholds.\"token_chek.p99\"=\"< 1s\"",
-            "t.toml: thresholds.\"token_chek.p99\" has an unknown operation \"token_chek\"; allowed: sign_in, token_refresh, token_check, pull, pull.tier1, pull.tier2, pull.tier3, pull.wallets, pull.channels, pull.categories_user, pull.transactions, pull.plans, push, push.read, bulk_push, sync, ws_connect, ws_join, channel_join, pulse_delivery, long_poll, periodic_poll (did you mean \"token_check\"?)",
+            "t.toml: thresholds.\"token_chek.p99\" has an unknown operation \"token_chek\"; allowed: sign_in, token_refresh, token_check, pull, pull.tier1, pull.tier2, pull.tier3, pull.wallets, pull.channels, pull.categories_user, pull.transactions, pull.plans, push, push.read, bulk_push, sync, ws_connect, ws_join, pulse_delivery, long_poll, periodic_poll (did you mean \"token_check\"?)",
         ),
         (
             "thresholds.\"errors.rate\"=\"< 5\"",
