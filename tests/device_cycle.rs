@@ -181,3 +181,44 @@ async fn concurrent_burst_edits_diverge_only_by_cursor_skips() {
         );
     }
 }
+
+/// A bulk import's pushes are recorded as `bulk_push` (risk 3 sets them beside ordinary
+/// pushes); once its rows are all on the server the device's pushes are ordinary again.
+#[tokio::test]
+async fn a_bulk_import_is_recorded_apart_from_ordinary_pushes() {
+    let stack = start_stack(|_| {}).await;
+    let (user_id, credentials) = stack.new_user().await;
+    let knobs = knobs(|k| k.push.batch_size = 10);
+    let mut phone = stack.spawn_device(DeviceSetup {
+        device: device(1, user_id, &knobs, 0, 11),
+        credentials,
+        config: driver_config(),
+        network: None,
+    });
+    let probe = phone.probe.clone();
+    phone.send(Event::AppOpened).await;
+    phone.quiesce().await;
+    phone.send(Event::BulkImport { rows: 40 }).await;
+    let imported = phone.quiesce().await;
+    assert!(
+        matches!(imported, SyncOutcome::Completed { .. }),
+        "{imported:?}"
+    );
+    let during = probe.recorder.lock().unwrap().take();
+    assert_eq!(during.counter("bulk_rows"), 40);
+    let bulk_pushes = during.ops.get("bulk_push").map_or(0, |o| o.ok());
+    assert!(
+        bulk_pushes >= 4,
+        "40 rows in batches of 10 take at least 4 requests, got {bulk_pushes}"
+    );
+
+    phone.send(Event::UserEdit).await;
+    phone.quiesce().await;
+    let after = probe.recorder.lock().unwrap().take();
+    assert!(
+        after.ops.get("push").is_some_and(|o| o.ok() > 0),
+        "an ordinary edit is a push"
+    );
+    assert!(after.ops.get("bulk_push").is_none_or(|o| o.ok() == 0));
+    phone.stop().await;
+}

@@ -62,6 +62,9 @@ struct DeviceLoop<M> {
     sync_error: Option<ErrorKind>,
     last_outcome: Option<SyncOutcome>,
     quiesce: Option<oneshot::Sender<Option<SyncOutcome>>>,
+    /// A bulk import's rows are still waiting to be pushed: its pushes count as `bulk_push`,
+    /// so risk 3 can set the importers' requests beside everyone else's.
+    bulk_importing: bool,
 }
 
 pub(super) async fn run<M: Metrics>(task: DeviceTask<M>) -> DeviceRun {
@@ -142,6 +145,7 @@ pub(super) async fn run<M: Metrics>(task: DeviceTask<M>) -> DeviceRun {
         sync_error: None,
         last_outcome: None,
         quiesce: None,
+        bulk_importing: false,
     };
     state.serve(online, inputs).await;
     DeviceRun {
@@ -317,13 +321,19 @@ impl<M: Metrics> DeviceLoop<M> {
         if let Some(i) = self.stand_ins.iter().position(|(id, _)| *id == done.id) {
             self.stand_ins.swap_remove(i);
         }
+        let op = if done.op == op::PUSH && self.bulk_importing {
+            op::BULK_PUSH
+        } else {
+            done.op
+        };
         let Some(error) = done.error else {
-            self.metrics.latency(done.op, done.took);
+            self.metrics.latency(op, done.took);
             if let (Some(table), true) = (done.table, done.op == op::PULL) {
                 self.metrics.latency(op::pull_table(table), done.took);
                 self.metrics.latency(op::pull_tier(table), done.took);
             }
             self.step(done.event);
+            self.end_bulk_import_when_pushed();
             return;
         };
         if requests::is_expired_token(&error) && !done.retried {
@@ -332,9 +342,24 @@ impl<M: Metrics> DeviceLoop<M> {
             self.start_renewal();
             return;
         }
-        self.metrics.error(done.op, error.kind);
+        self.metrics.error(op, error.kind);
         self.sync_error = Some(error.kind);
         self.step(done.event);
+    }
+
+    fn begin_bulk_import(&mut self, rows: u32) {
+        self.metrics.count(counter::BULK_ROWS, u64::from(rows));
+        if !self.bulk_importing {
+            self.bulk_importing = true;
+            self.metrics.gauge(gauge::BULK_IMPORTS_RUNNING, 1);
+        }
+    }
+
+    fn end_bulk_import_when_pushed(&mut self) {
+        if self.bulk_importing && self.device.dirty_count() == 0 {
+            self.bulk_importing = false;
+            self.metrics.gauge(gauge::BULK_IMPORTS_RUNNING, -1);
+        }
     }
 
     fn fire_due_timers(&mut self) {
@@ -353,6 +378,9 @@ impl<M: Metrics> DeviceLoop<M> {
             Input::Event(event) => {
                 if event == Event::AppOpened {
                     self.metrics.count(counter::APP_OPENS, 1);
+                }
+                if let Event::BulkImport { rows } = event {
+                    self.begin_bulk_import(rows);
                 }
                 self.step(event);
             }
