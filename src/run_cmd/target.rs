@@ -13,8 +13,10 @@ use crate::swarm::task::Endpoints;
 
 /// Most loopback addresses the embedded stack is asked to listen on.
 const MAX_ADDRESSES: u64 = 16;
-/// File descriptors the stack's own process keeps for PostgreSQL pools, logs and the runtime.
+/// File descriptors each stack process keeps for PostgreSQL pools, logs and the runtime.
 const STACK_FD_RESERVE: u64 = 1_024;
+/// Websockets one stack process is given at most, well inside its 20,000 open files.
+const SOCKETS_PER_STACK_PROCESS: u64 = 16_000;
 
 /// A target ready to take traffic.
 pub struct Prepared {
@@ -33,13 +35,31 @@ pub fn addresses_for(sockets: u64) -> u64 {
     sockets.div_ceil(usable.max(1)).clamp(1, MAX_ADDRESSES)
 }
 
+/// Stack processes so each holds at most `SOCKETS_PER_STACK_PROCESS` sockets.
+pub fn stack_workers_for(sockets: u64) -> u64 {
+    sockets
+        .div_ceil(SOCKETS_PER_STACK_PROCESS)
+        .clamp(1, syncstorm_stack::config::MAX_WORKERS as u64)
+}
+
+/// Loopback addresses for the embedded stack: enough for the ephemeral ports and at least one
+/// per stack process, rounded up to a multiple of the processes so each gets as many (the
+/// swarm spreads connections evenly over addresses, so each process gets an even share).
+pub fn stack_addresses_for(sockets: u64) -> u64 {
+    let workers = stack_workers_for(sockets);
+    addresses_for(sockets).max(workers).div_ceil(workers) * workers
+}
+
 /// What the budget check may assume before the target is up: destination addresses and the
-/// server side's connection capacity (the embedded stack shares this process's fd limit).
+/// server side's connection capacity (every stack process has the same fd limit as this one).
 pub fn expected(plan: &RunPlan, sockets: u64) -> (u64, Option<u64>) {
     match plan.target.kind {
         TargetKind::Embedded => (
-            addresses_for(sockets),
-            Some(budget::raise_fd_limit().saturating_sub(STACK_FD_RESERVE)),
+            stack_addresses_for(sockets),
+            Some(
+                stack_workers_for(sockets)
+                    * budget::raise_fd_limit().saturating_sub(STACK_FD_RESERVE),
+            ),
         ),
         TargetKind::Supabase { .. } => (1, None),
     }
@@ -94,7 +114,7 @@ async fn boot_embedded(
     database_url: Option<String>,
     cancel: &CancellationToken,
 ) -> Result<Prepared, RunError> {
-    let count = addresses_for(sockets);
+    let count = stack_addresses_for(sockets);
     let hosts: Vec<IpAddr> = (1..=count)
         .map(|n| IpAddr::V4(Ipv4Addr::new(127, 0, 0, n as u8)))
         .collect();
@@ -102,6 +122,7 @@ async fn boot_embedded(
     config.hosts = hosts.clone();
     config.bcrypt_cost = plan.population.password_hash_cost.clamp(4, 31);
     config.database_url = database_url;
+    config.workers = stack_workers_for(sockets) as usize;
     let stack = Stack::start(config, cancel.child_token())
         .await
         .map_err(|e| RunError::Failed(format!("the embedded stack did not start: {e}")))?;
@@ -113,7 +134,7 @@ async fn boot_embedded(
             database_url: Some(stack.database_url.clone()),
         },
         service_role_key: stack.service_role_key.clone(),
-        metrics_urls: vec![format!("{}/metrics", stack.url)],
+        metrics_urls: stack.metrics_urls.clone(),
         probe_source: "embedded stack".to_owned(),
         stack: Some(stack),
     })
@@ -130,5 +151,18 @@ mod tests {
         let ports = budget::ephemeral_ports() * 9 / 10;
         assert_eq!(addresses_for(ports + 1), 2);
         assert_eq!(addresses_for(10_000_000), MAX_ADDRESSES);
+    }
+
+    #[test]
+    fn stack_processes_hold_at_most_16k_sockets_each_with_even_addresses() {
+        assert_eq!(stack_workers_for(1_000), 1);
+        assert_eq!(stack_workers_for(16_000), 1);
+        assert_eq!(stack_workers_for(16_001), 2);
+        assert_eq!(stack_workers_for(100_000), 7);
+        for sockets in [1_000, 30_000, 100_000, 400_000] {
+            let (workers, addresses) = (stack_workers_for(sockets), stack_addresses_for(sockets));
+            assert_eq!(addresses % workers, 0, "{sockets}");
+            assert!(addresses >= addresses_for(sockets), "{sockets}");
+        }
     }
 }
