@@ -189,7 +189,7 @@ async fn a_bulk_import_is_recorded_apart_from_ordinary_pushes() {
     let stack = start_stack(|_| {}).await;
     let (user_id, credentials) = stack.new_user().await;
     let knobs = knobs(|k| k.push.batch_size = 10);
-    let mut phone = stack.spawn_device(DeviceSetup {
+    let phone = stack.spawn_device(DeviceSetup {
         device: device(1, user_id, &knobs, 0, 11),
         credentials,
         config: driver_config(),

@@ -276,7 +276,12 @@ mod tests {
 
     #[test]
     fn unlimited_has_no_token_limit_and_hosted_plans_do() {
-        assert!(SupabasePlan::preset("unlimited").unwrap().auth_token_rate_limit.is_none());
+        assert!(
+            SupabasePlan::preset("unlimited")
+                .unwrap()
+                .auth_token_rate_limit
+                .is_none()
+        );
         assert_eq!(
             SupabasePlan::preset("free").unwrap().auth_token_rate_limit,
             Some(HOSTED_TOKEN_LIMIT)
@@ -300,9 +305,15 @@ mod tests {
         let err = SupabasePlan::preset("gold").unwrap_err().to_string();
         assert!(err.contains("free, pro"), "{err}");
         let mut p = SupabasePlan::preset("pro").unwrap();
-        let err = p.set("realtime.max_connections", "-3").unwrap_err().to_string();
+        let err = p
+            .set("realtime.max_connections", "-3")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("greater than 0"), "{err}");
-        assert!(matches!(p.set("nope", "1"), Err(PlanError::UnknownField(_))));
+        assert!(matches!(
+            p.set("nope", "1"),
+            Err(PlanError::UnknownField(_))
+        ));
         assert!(p.set("auth_token_rate_limit", "10/0/1").is_err());
     }
 }

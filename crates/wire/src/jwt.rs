@@ -115,7 +115,10 @@ mod tests {
 
     #[test]
     fn expired_forged_and_garbage_tokens_are_refused() {
-        assert_eq!(decode("secret", &encode("secret", &user_claims(1))), Err(JwtError::Expired));
+        assert_eq!(
+            decode("secret", &encode("secret", &user_claims(1))),
+            Err(JwtError::Expired)
+        );
         let forged = encode("other", &user_claims(i64::MAX / 2));
         assert_eq!(decode("secret", &forged), Err(JwtError::Invalid));
         assert_eq!(decode("secret", "not.a.jwt"), Err(JwtError::Invalid));

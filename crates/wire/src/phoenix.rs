@@ -118,8 +118,9 @@ impl Message {
     pub fn decode(text: &str, vsn: Vsn) -> Result<Message, MalformedMessage> {
         match vsn {
             Vsn::V1 => {
-                let f: V1Frame = serde_json::from_str(text)
-                    .map_err(|_| MalformedMessage("expected an object with topic, event, payload, ref"))?;
+                let f: V1Frame = serde_json::from_str(text).map_err(|_| {
+                    MalformedMessage("expected an object with topic, event, payload, ref")
+                })?;
                 Ok(Message {
                     join_ref: f.join_ref,
                     msg_ref: f.msg_ref,
@@ -283,14 +284,20 @@ mod tests {
         for vsn in [Vsn::V1, Vsn::V2] {
             assert_eq!(Message::decode(&m.encode(vsn), vsn).unwrap(), m, "{vsn:?}");
         }
-        assert!(m.encode(Vsn::V2).starts_with("[\"1\",\"2\",\"realtime:u1\""));
+        assert!(
+            m.encode(Vsn::V2)
+                .starts_with("[\"1\",\"2\",\"realtime:u1\"")
+        );
     }
 
     #[test]
     fn decodes_what_supabase_js_sends() {
         let v1 = r#"{"topic":"phoenix","event":"heartbeat","payload":{},"ref":"5"}"#;
         let m = Message::decode(v1, Vsn::V1).unwrap();
-        assert_eq!((m.event.as_str(), m.msg_ref.as_deref()), ("heartbeat", Some("5")));
+        assert_eq!(
+            (m.event.as_str(), m.msg_ref.as_deref()),
+            ("heartbeat", Some("5"))
+        );
         let v2 = r#"[null,"6","phoenix","heartbeat",{}]"#;
         assert_eq!(Message::decode(v2, Vsn::V2).unwrap().join_ref, None);
     }
@@ -313,7 +320,10 @@ mod tests {
                        "private": false},
             "access_token": "jwt"}))
         .unwrap();
-        assert_eq!(p.config.postgres_changes[0].filter.as_deref(), Some("user_id=eq.7"));
+        assert_eq!(
+            p.config.postgres_changes[0].filter.as_deref(),
+            Some("user_id=eq.7")
+        );
         assert_eq!(p.access_token.as_deref(), Some("jwt"));
     }
 }

@@ -144,9 +144,18 @@ mod tests {
 
     #[test]
     fn kinds_classify_pool_and_timeouts() {
-        assert_eq!(ErrorKind::from_http(504, Some("PGRST003")), ErrorKind::PoolTimeout);
-        assert_eq!(ErrorKind::from_http(500, Some("57014")), ErrorKind::StatementTimeout);
-        assert_eq!(ErrorKind::from_http(403, Some("42501")), ErrorKind::Unauthorized);
+        assert_eq!(
+            ErrorKind::from_http(504, Some("PGRST003")),
+            ErrorKind::PoolTimeout
+        );
+        assert_eq!(
+            ErrorKind::from_http(500, Some("57014")),
+            ErrorKind::StatementTimeout
+        );
+        assert_eq!(
+            ErrorKind::from_http(403, Some("42501")),
+            ErrorKind::Unauthorized
+        );
         assert_eq!(ErrorKind::from_http(418, None), ErrorKind::Http4xx);
     }
 }
