@@ -107,15 +107,7 @@ impl AuthClient {
         if let Some(token) = bearer {
             request = request.bearer_auth(token);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| ClientError::from_reqwest(&e))?;
-        let status = response.status().as_u16();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ClientError::from_reqwest(&e))?;
+        let (status, bytes) = super::http::send_and_read(request).await?;
         if !(200..300).contains(&status) {
             return Err(ClientError::from_gotrue(status, &bytes));
         }

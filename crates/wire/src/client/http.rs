@@ -162,6 +162,23 @@ impl HttpClients {
     }
 }
 
+/// Sends a request and reads its whole body: the status and the bytes, or the transport error
+/// as a `ClientError` (the caller decodes non-2xx bodies in its service's error format).
+pub(crate) async fn send_and_read(
+    request: reqwest::RequestBuilder,
+) -> Result<(u16, bytes::Bytes), ClientError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| ClientError::from_reqwest(&e))?;
+    let status = response.status().as_u16();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| ClientError::from_reqwest(&e))?;
+    Ok((status, bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

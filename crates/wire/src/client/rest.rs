@@ -181,15 +181,7 @@ impl RestClient {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<bytes::Bytes, ClientError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| ClientError::from_reqwest(&e))?;
-        let status = response.status().as_u16();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ClientError::from_reqwest(&e))?;
+        let (status, bytes) = super::http::send_and_read(request).await?;
         if (200..300).contains(&status) {
             Ok(bytes)
         } else {
