@@ -63,6 +63,38 @@ async fn one_device_full_cycle_leaves_the_server_equal_to_the_device() {
     );
 }
 
+/// wrk2's correction: an app open delivered late is timed from its intended instant, so its
+/// sync and first token check carry the delay; an ordinary open does not.
+#[tokio::test]
+async fn an_open_model_open_is_timed_from_its_intended_instant() {
+    let stack = start_stack(|_| {}).await;
+    let (user_id, credentials) = stack.new_user().await;
+    let knobs = knobs(|_| {});
+    let setup = DeviceSetup {
+        device: device(1, user_id, &knobs, 0, 7),
+        credentials,
+        config: driver_config(),
+        network: None,
+    };
+    let mut phone = stack.spawn_device(setup);
+    let late_by = Duration::from_secs(3);
+    phone.send(Event::AppOpened).await;
+    phone.wait_for(|s| matches!(s, Seen::Latency(op) if op == "sync")).await;
+    phone
+        .open_intended(tokio::time::Instant::now() - late_by)
+        .await;
+    phone.wait_for(|s| matches!(s, Seen::Latency(op) if op == "sync")).await;
+
+    let snapshot = phone.probe.recorder.lock().unwrap().take();
+    for op in ["sync", "token_check"] {
+        let h = &snapshot.ops[op].latency;
+        assert!(h.len() >= 2, "{op}: one ordinary open and one late open");
+        assert!(h.min() < late_by.as_micros() as u64, "{op}: the ordinary open is not shifted");
+        assert!(h.max() >= late_by.as_micros() as u64, "{op}: the late open carries its delay");
+    }
+    phone.stop().await;
+}
+
 /// Two phones of one user that both hold the user's rows, each edit (often the same rows)
 /// while offline, B after A; they come back one after the other. LWW keeps B's newer writes
 /// and both end equal to the server.

@@ -58,6 +58,10 @@ struct DeviceLoop<M> {
     /// The network switch as last seen (no renewal while offline).
     online: bool,
     sync_started_ms: Option<i64>,
+    /// The intended instant of an open-model app open whose sync has not started yet.
+    open_intended: Option<tokio::time::Instant>,
+    /// The intended instant the running sync's first token check is timed from.
+    token_check_intended: Option<tokio::time::Instant>,
     /// Kind of the last failed request of the running sync (what a failed sync is counted by).
     sync_error: Option<ErrorKind>,
     last_outcome: Option<SyncOutcome>,
@@ -142,6 +146,8 @@ pub(super) async fn run<M: Metrics>(task: DeviceTask<M>) -> DeviceRun {
         cancel,
         online: true,
         sync_started_ms: None,
+        open_intended: None,
+        token_check_intended: None,
         sync_error: None,
         last_outcome: None,
         quiesce: None,
@@ -262,7 +268,12 @@ impl<M: Metrics> DeviceLoop<M> {
             Action::SyncStarted {
                 triggered_at_ms, ..
             } => {
-                if self.sync_started_ms.replace(triggered_at_ms).is_none() {
+                let mut started_ms = triggered_at_ms;
+                if let Some(intended) = self.open_intended.take() {
+                    started_ms = started_ms.min(self.clock.ms_at(intended));
+                    self.token_check_intended = Some(intended);
+                }
+                if self.sync_started_ms.replace(started_ms).is_none() {
                     self.metrics.gauge(gauge::SYNCS_IN_FLIGHT, 1);
                 }
                 self.sync_error = None;
@@ -326,8 +337,13 @@ impl<M: Metrics> DeviceLoop<M> {
         } else {
             done.op
         };
+        let intended = (op == op::TOKEN_CHECK)
+            .then(|| self.token_check_intended.take())
+            .flatten();
         let Some(error) = done.error else {
-            self.metrics.latency(op, done.took);
+            // From the intended instant when this check answers an open-model app open.
+            let took = intended.map_or(done.took, |at| done.took.max(at.elapsed()));
+            self.metrics.latency(op, took);
             if let (Some(table), true) = (done.table, done.op == op::PULL) {
                 self.metrics.latency(op::pull_table(table), done.took);
                 self.metrics.latency(op::pull_tier(table), done.took);
@@ -375,6 +391,14 @@ impl<M: Metrics> DeviceLoop<M> {
 
     fn on_input(&mut self, input: Input) {
         match input {
+            Input::OpenedAt(intended) => {
+                self.open_intended = Some(intended);
+                self.on_input(Input::Event(Event::AppOpened));
+                // An open that starts no sync (offline, or one already pending) times nothing.
+                if !self.device.sync_again_pending() {
+                    self.open_intended = None;
+                }
+            }
             Input::Event(event) => {
                 if event == Event::AppOpened {
                     self.metrics.count(counter::APP_OPENS, 1);

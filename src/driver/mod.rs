@@ -71,6 +71,10 @@ pub enum Input {
     /// A user-side event: `AppOpened`, `UserEdit`, `BulkImport`, `Pulse` (network events come
     /// from the [`NetworkSwitch`], answers and timers from the driver itself).
     Event(Event),
+    /// An open-model app open scheduled for `intended`: the sync it starts, and that sync's
+    /// first token check, are timed from `intended` rather than from when the device got the
+    /// news (wrk2's intended-start correction, so a late generator cannot hide queueing).
+    OpenedAt(tokio::time::Instant),
     /// The final quiet sync after the load stops: sync now and answer once the device is idle
     /// (no sync running or pending) with the outcome of its last sync.
     Quiesce(oneshot::Sender<Option<SyncOutcome>>),

@@ -75,6 +75,15 @@ impl Clock {
         self.base_ms + self.base_instant.elapsed().as_millis() as i64
     }
 
+    /// What the timeline read (or will read) at `instant`.
+    pub fn ms_at(&self, instant: tokio::time::Instant) -> i64 {
+        if instant >= self.base_instant {
+            self.base_ms + (instant - self.base_instant).as_millis() as i64
+        } else {
+            self.base_ms - (self.base_instant - instant).as_millis() as i64
+        }
+    }
+
     /// The tokio instant at which the timeline reads `at_ms` (now, if that is past).
     pub fn instant_at(&self, at_ms: i64) -> tokio::time::Instant {
         let offset = (at_ms - self.base_ms).max(0) as u64;

@@ -68,10 +68,11 @@ fn coordinated_omission(swarm: &SwarmOutcome) -> CoordinatedOmission {
     CoordinatedOmission {
         correction: "intended_start".into(),
         note: format!(
-            "Open-model app opens are scheduled ahead of time and never wait for responses. \
-             {arrivals} were delivered, {late} more than {} ms after their intended instant \
-             (mean delay {mean:.1} ms); sync latencies run from delivery, so they understate \
-             the intended-start latency by that delay.",
+            "Open-model app opens are scheduled ahead of time and never wait for responses; \
+             the sync each open starts, and that sync's first token check, are timed from the \
+             open's intended instant (wrk2's correction), so a late generator cannot hide \
+             queueing. {arrivals} opens were delivered, {late} more than {} ms after their \
+             intended instant (mean delay {mean:.1} ms).",
             LATE_ARRIVAL.as_millis()
         ),
     }

@@ -209,8 +209,12 @@ impl Fleet {
 
     /// Sends an event to a running device (dropped and counted when its queue is full).
     pub fn send(&mut self, device: u64, event: Event) {
+        self.deliver(device, Input::Event(event));
+    }
+
+    fn deliver(&mut self, device: u64, input: Input) {
         if let Some(Slot::Running { inputs, .. }) = self.slots.get(&device)
-            && inputs.try_send(Input::Event(event)).is_err()
+            && inputs.try_send(input).is_err()
         {
             self.recorders
                 .dropped_inputs
@@ -220,13 +224,29 @@ impl Fleet {
 
     /// The app is opened: start (or resume) the device, then tell it.
     pub fn open(&mut self, device: u64) {
+        if self.start(device) {
+            self.send(device, Event::AppOpened);
+        }
+    }
+
+    /// An open-model arrival intended for `intended`: like [`Fleet::open`], and the device
+    /// times the sync it starts from that instant.
+    pub fn open_at(&mut self, device: u64, intended: tokio::time::Instant) {
+        if self.start(device) {
+            self.deliver(device, Input::OpenedAt(intended));
+        }
+    }
+
+    /// Starts or resumes the device; false when it is still returning from the background
+    /// (it reopens by itself once back).
+    fn start(&mut self, device: u64) -> bool {
         match self.slots.remove(&device) {
             Some(Slot::Running { inputs, cancel }) => {
                 self.slots.insert(device, Slot::Running { inputs, cancel });
             }
             Some(Slot::Returning { .. }) => {
                 self.slots.insert(device, Slot::Returning { reopen: true });
-                return;
+                return false;
             }
             Some(Slot::Parked(state)) => self.spawn(device, *state),
             None => {
@@ -235,7 +255,7 @@ impl Fleet {
                 self.spawn(device, state);
             }
         }
-        self.send(device, Event::AppOpened);
+        true
     }
 
     /// The app goes to the background: the task stops, the store is kept.

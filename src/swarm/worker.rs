@@ -240,7 +240,9 @@ async fn run_load(
                     device, intended, ..
                 } => {
                     recorders.record_arrival(device, now - (origin + intended));
-                    users.open(device, now, false)
+                    users.open(device, now, false);
+                    fleet.open_at(device, origin + intended);
+                    continue;
                 }
                 Activation::Start { device, .. } => users.open(device, now, true),
                 Activation::Stop { device, .. } => users.stop(device),

@@ -216,6 +216,14 @@ impl RunningDevice {
             .expect("device is running");
     }
 
+    /// An open-model app open that was intended for `intended`.
+    pub async fn open_intended(&self, intended: tokio::time::Instant) {
+        self.inputs
+            .send(Input::OpenedAt(intended))
+            .await
+            .expect("device is running");
+    }
+
     /// The final quiet sync: returns the outcome of the device's last sync once it is idle.
     pub async fn quiesce(&self) -> SyncOutcome {
         let (reply, answer) = oneshot::channel();
