@@ -79,18 +79,28 @@ async fn an_open_model_open_is_timed_from_its_intended_instant() {
     let mut phone = stack.spawn_device(setup);
     let late_by = Duration::from_secs(3);
     phone.send(Event::AppOpened).await;
-    phone.wait_for(|s| matches!(s, Seen::Latency(op) if op == "sync")).await;
+    phone
+        .wait_for(|s| matches!(s, Seen::Latency(op) if op == "sync"))
+        .await;
     phone
         .open_intended(tokio::time::Instant::now() - late_by)
         .await;
-    phone.wait_for(|s| matches!(s, Seen::Latency(op) if op == "sync")).await;
+    phone
+        .wait_for(|s| matches!(s, Seen::Latency(op) if op == "sync"))
+        .await;
 
     let snapshot = phone.probe.recorder.lock().unwrap().take();
     for op in ["sync", "token_check"] {
         let h = &snapshot.ops[op].latency;
         assert!(h.len() >= 2, "{op}: one ordinary open and one late open");
-        assert!(h.min() < late_by.as_micros() as u64, "{op}: the ordinary open is not shifted");
-        assert!(h.max() >= late_by.as_micros() as u64, "{op}: the late open carries its delay");
+        assert!(
+            h.min() < late_by.as_micros() as u64,
+            "{op}: the ordinary open is not shifted"
+        );
+        assert!(
+            h.max() >= late_by.as_micros() as u64,
+            "{op}: the late open carries its delay"
+        );
     }
     phone.stop().await;
 }
