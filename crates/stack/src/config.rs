@@ -51,6 +51,9 @@ pub struct StackConfig {
     pub worker_program: Option<PathBuf>,
     /// Sign the API keys as of this Unix time (workers reuse the parent's); default now.
     pub keys_issued_at: Option<i64>,
+    /// Set in worker processes 2..N only: forward REST and Auth to the parent and count the
+    /// realtime caps in its counters (see [`crate::workers`]).
+    pub worker_link: Option<crate::workers::WorkerLink>,
 }
 
 impl StackConfig {
@@ -70,6 +73,7 @@ impl StackConfig {
             workers: 1,
             worker_program: None,
             keys_issued_at: None,
+            worker_link: None,
         }
     }
 
@@ -100,6 +104,14 @@ impl StackConfig {
             return Err(format!(
                 "{} workers is out of range; use 1 to {MAX_WORKERS}",
                 self.workers
+            ));
+        }
+        if let Some(link) = &self.worker_link
+            && link.slot >= MAX_WORKERS
+        {
+            return Err(format!(
+                "worker slot {} is out of range; a stack has at most {MAX_WORKERS} workers",
+                link.slot
             ));
         }
         if self.max_rows == 0 {

@@ -13,10 +13,13 @@
 //! ```
 pub mod auth;
 pub mod config;
+pub mod forward;
 pub mod keys;
+pub mod pool;
 pub mod postgres;
 pub mod realtime;
 pub mod rest;
+mod routes;
 pub mod schema;
 pub mod server;
 pub mod workers;

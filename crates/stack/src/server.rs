@@ -6,21 +6,17 @@
 //! keys; cancelling the token (or `RunningStack::stop`) drains the server, closes the pools and
 //! stops the cluster.
 
-use crate::auth::{self, AuthState, ratelimit::TokenLimiter};
+use crate::auth;
 use crate::config::StackConfig;
 use crate::keys::Keys;
 use crate::postgres::{Cluster, ClusterOptions, LaunchError};
+use crate::realtime::region::{CounterRegion, SharedCounters};
 use crate::realtime::{Realtime, RealtimeConfig};
-use crate::rest::{self, RestState, SchemaCache};
+use crate::routes::{self, Routes};
 use crate::schema::{self, SchemaError};
 use crate::workers;
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::StatusCode;
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,10 +37,12 @@ pub enum StackError {
     Launch(#[from] LaunchError),
     #[error(transparent)]
     Schema(#[from] SchemaError),
-    #[error("the database URL {url:?} is not valid: {source}")]
-    BadUrl {
-        url: String,
-        source: tokio_postgres::Error,
+    #[error(transparent)]
+    Pool(#[from] crate::pool::PoolBuildError),
+    #[error("cannot set up the realtime cap counters shared by the workers ({path}): {source}")]
+    Counters {
+        path: String,
+        source: std::io::Error,
     },
     #[error("cannot read the database ({what}): {source}")]
     Database {
@@ -84,7 +82,8 @@ pub struct RunningStack {
     pub urls: Vec<String>,
     /// One URL per worker process (its first address).
     pub worker_urls: Vec<String>,
-    /// Each worker's `GET /metrics` (its own realtime counters).
+    /// Each worker's `GET /metrics` (its own realtime counters; the pool gauges on the first
+    /// only, where the stack's one REST pool and one Auth pool live).
     pub metrics_urls: Vec<String>,
     pub port: u16,
     pub anon_key: String,
@@ -121,10 +120,10 @@ impl Stack {
             .unwrap_or_else(|| chrono::Utc::now().timestamp());
         let keys = Arc::new(Keys::issued_at(config.jwt_secret.clone(), issued_at));
         let host_groups = workers::assign_hosts(&config.hosts, config.workers);
-        // This process is worker 1: its own addresses and its share of pools and caps.
+        // This process is worker 1: its own addresses, the whole plan (caps are counted
+        // across workers, and the pools are this process's alone).
         let mut own = config.clone();
         own.hosts = host_groups[0].clone();
-        own.plan = workers::plan_share(&config.plan, config.workers);
         own.keys_issued_at = Some(issued_at);
         own.jwt_secret = Some(keys.jwt_secret.clone());
         let shared = Arc::new(Shared {
@@ -133,19 +132,27 @@ impl Stack {
             superuser_url: database.superuser_url.clone(),
             cancel: cancel.clone(),
         });
-        let realtime_config =
+        let counters = CapCounters::for_process(&own)?;
+        let mut realtime_config =
             RealtimeConfig::new(&database.superuser_url, &keys.jwt_secret, own.plan.realtime);
+        realtime_config.counters = Some(counters.shared.clone());
         let realtime = Realtime::start_under(realtime_config, &cancel).await?;
-        let router = build_router(&shared, &database, &realtime).await?;
-        let listeners = bind_all(&own).await?;
-        let port = listeners[0]
-            .local_addr()
-            .map_err(|source| StackError::Bind {
-                addr: SocketAddr::new(own.hosts[0], own.port),
-                source,
-            })?
-            .port();
-        let children = match workers::start_children(&own, &host_groups, port, &database).await {
+        let started = listen(&shared, &database, &realtime).await;
+        let (routes, listeners, internal, port) = match started {
+            Ok(parts) => parts,
+            Err(e) => {
+                realtime.stop().await;
+                return Err(e);
+            }
+        };
+        let children = match &internal {
+            Some(listener) => {
+                let link = counters.parent_link(listener)?;
+                workers::start_children(&own, &host_groups, port, &database, link).await
+            }
+            None => Ok(Vec::new()),
+        };
+        let children = match children {
             Ok(children) => children,
             Err(e) => {
                 realtime.stop().await;
@@ -158,12 +165,13 @@ impl Stack {
         tracing::info!(url = %urls[0], plan = %config.plan.name, "embedded stack ready");
         let database_url = database.superuser_url.clone();
         let parts = Parts {
-            router,
+            routes,
             database,
             realtime,
             children,
+            counters,
         };
-        let task = tokio::spawn(serve(listeners, parts, cancel.clone()));
+        let task = tokio::spawn(serve(listeners, internal, parts, cancel.clone()));
         Ok(RunningStack {
             url: urls[0].clone(),
             urls,
@@ -177,6 +185,88 @@ impl Stack {
             shared,
             cancel,
             task,
+        })
+    }
+}
+
+/// The routes, the public listeners and (when other workers will forward to it) the private
+/// REST/Auth listener, and the port they share.
+async fn listen(
+    shared: &Arc<Shared>,
+    database: &Database,
+    realtime: &Realtime,
+) -> Result<(Routes, Vec<TcpListener>, Option<TcpListener>, u16), StackError> {
+    let own = &shared.config;
+    let routes = routes::build(shared, database, realtime).await?;
+    let listeners = bind_all(own).await?;
+    let bind_error = |source| StackError::Bind {
+        addr: SocketAddr::new(own.hosts[0], own.port),
+        source,
+    };
+    let port = listeners[0].local_addr().map_err(bind_error)?.port();
+    let internal = match routes.internal {
+        Some(_) => {
+            let addr = SocketAddr::new(own.hosts[0], 0);
+            let bound = TcpListener::bind(addr).await;
+            Some(bound.map_err(|source| StackError::Bind { addr, source })?)
+        }
+        None => None,
+    };
+    Ok((routes, listeners, internal, port))
+}
+
+/// The realtime cap counters of this process: mapped from the parent's file in a worker, a
+/// fresh file the workers will map in a multi-process parent, private otherwise.
+struct CapCounters {
+    shared: SharedCounters,
+    /// The parent's file, removed when the stack stops (workers have mapped it by then).
+    file: Option<tempfile::NamedTempFile>,
+}
+
+impl CapCounters {
+    fn for_process(config: &StackConfig) -> Result<CapCounters, StackError> {
+        let error = |path: &std::path::Path, source| StackError::Counters {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(link) = &config.worker_link {
+            let region = CounterRegion::open(&link.counters_path)
+                .map_err(|e| error(&link.counters_path, e))?;
+            let shared = SharedCounters::new(Arc::new(region), link.slot);
+            return Ok(CapCounters { shared, file: None });
+        }
+        if config.workers < 2 {
+            let shared = SharedCounters::private().map_err(|e| error("memory".as_ref(), e))?;
+            return Ok(CapCounters { shared, file: None });
+        }
+        let dir = std::env::temp_dir();
+        let file = tempfile::Builder::new()
+            .prefix("syncstorm-caps-")
+            .tempfile_in(&dir)
+            .map_err(|e| error(&dir, e))?;
+        let region = CounterRegion::create_in(file.as_file()).map_err(|e| error(file.path(), e))?;
+        let shared = SharedCounters::new(Arc::new(region), 0);
+        Ok(CapCounters {
+            shared,
+            file: Some(file),
+        })
+    }
+
+    fn parent_link<'a>(
+        &'a self,
+        internal: &TcpListener,
+    ) -> Result<workers::ParentLink<'a>, StackError> {
+        let file = self.file.as_ref().ok_or_else(|| {
+            StackError::Config("only a multi-process stack's parent starts workers".into())
+        })?;
+        let upstream = internal.local_addr().map_err(|source| StackError::Bind {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            source,
+        })?;
+        Ok(workers::ParentLink {
+            upstream,
+            counters: &self.shared,
+            counters_path: file.path(),
         })
     }
 }
@@ -271,7 +361,7 @@ async fn apply_auth_schema(url: &str) -> Result<(), StackError> {
     result
 }
 
-async fn connect(
+pub(crate) async fn connect(
     url: &str,
 ) -> Result<
     (
@@ -286,107 +376,6 @@ async fn connect(
             what: "connecting",
             source,
         })
-}
-
-fn pool(url: &str, size: u32, wait: Duration) -> Result<Pool, StackError> {
-    let pg: tokio_postgres::Config = url.parse().map_err(|source| StackError::BadUrl {
-        url: url.to_string(),
-        source,
-    })?;
-    let manager = Manager::from_config(
-        pg,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
-    Pool::builder(manager)
-        .max_size(size.max(1) as usize)
-        .wait_timeout(Some(wait))
-        .runtime(Runtime::Tokio1)
-        .build()
-        .map_err(|e| StackError::Config(format!("cannot build the connection pool: {e}")))
-}
-
-/// Auth and REST behind the `apikey` gate. Realtime mounts its routes here too.
-async fn build_router(
-    shared: &Arc<Shared>,
-    database: &Database,
-    realtime: &Realtime,
-) -> Result<Router, StackError> {
-    let config = &shared.config;
-    let (catalog, conn) = connect(&database.superuser_url).await?;
-    let driver = tokio::spawn(conn);
-    let cache = SchemaCache::load(&catalog)
-        .await
-        .map_err(|source| StackError::Database {
-            what: "loading the schema cache",
-            source,
-        })?;
-    drop(catalog);
-    let _ = driver.await;
-    let auth_state = Arc::new(AuthState {
-        db: pool(
-            &database.superuser_url,
-            config.plan.auth_pool_size,
-            Duration::from_secs(10),
-        )?,
-        keys: shared.keys.clone(),
-        jwt_expiry: config.jwt_expiry,
-        bcrypt_cost: config.bcrypt_cost,
-        limiter: config.effective_token_rate_limit().map(TokenLimiter::new),
-    });
-    let rest_state = Arc::new(RestState {
-        db: pool(
-            &database.rest_url,
-            config.plan.rest_pool_size,
-            config.plan.rest_pool_timeout,
-        )?,
-        cache,
-        keys: shared.keys.clone(),
-        max_rows: i64::from(config.max_rows),
-    });
-    let gated = Router::new()
-        .nest("/auth/v1", auth::router(auth_state))
-        .nest("/rest/v1", rest::router(rest_state))
-        .merge(realtime.websocket_router());
-    // Realtime (`/realtime/v1/websocket`) joins `gated` here; `GET /metrics` joins `open`.
-    let gated = gated.layer(middleware::from_fn_with_state(
-        shared.keys.clone(),
-        require_apikey,
-    ));
-    let open = realtime.metrics_router();
-    Ok(gated.merge(open))
-}
-
-/// Kong's key-auth: an `apikey` header or query parameter holding one of the project's keys.
-async fn require_apikey(State(keys): State<Arc<Keys>>, request: Request, next: Next) -> Response {
-    let from_header = request
-        .headers()
-        .get("apikey")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let key = from_header.or_else(|| {
-        let query = request.uri().query()?;
-        url::form_urlencoded::parse(query.as_bytes())
-            .find(|(k, _)| k == "apikey")
-            .map(|(_, v)| v.into_owned())
-    });
-    match key {
-        None => kong_refusal("No API key found in request"),
-        Some(key) if keys.api_key_role(&key).is_none() => {
-            kong_refusal("Invalid authentication credentials")
-        }
-        Some(_) => next.run(request).await,
-    }
-}
-
-fn kong_refusal(message: &str) -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        axum::Json(serde_json::json!({ "message": message })),
-    )
-        .into_response()
 }
 
 async fn bind_all(config: &StackConfig) -> Result<Vec<TcpListener>, StackError> {
@@ -408,41 +397,55 @@ async fn bind_all(config: &StackConfig) -> Result<Vec<TcpListener>, StackError> 
 
 /// What `serve` runs and then stops, in order.
 struct Parts {
-    router: Router,
+    routes: Routes,
     database: Database,
     realtime: Realtime,
     children: Vec<workers::WorkerProcess>,
+    counters: CapCounters,
 }
 
-/// Serves until cancelled, then stops the worker processes, drains requests, closes pools and
-/// stops the cluster.
+/// Serves `router` on `listener` until `stop` is cancelled, then drains.
+fn spawn_server(
+    listener: TcpListener,
+    router: &Router,
+    stop: &CancellationToken,
+) -> JoinHandle<std::io::Result<()>> {
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let app = router
+        .clone()
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
+    tokio::spawn(async move { server.await })
+}
+
+/// Serves until cancelled, then stops the worker processes (the private listener they forward
+/// to keeps serving until they are gone), drains requests, closes pools and stops the cluster.
 async fn serve(
     listeners: Vec<TcpListener>,
+    internal: Option<TcpListener>,
     parts: Parts,
     cancel: CancellationToken,
 ) -> Result<(), StackError> {
     let Parts {
-        router,
+        routes,
         database,
         realtime,
         children,
+        counters,
     } = parts;
-    let servers: Vec<_> = listeners
+    let mut servers: Vec<_> = listeners
         .into_iter()
-        .map(|listener| {
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            let app = router
-                .clone()
-                .into_make_service_with_connect_info::<SocketAddr>();
-            let server =
-                axum::serve(listener, app).with_graceful_shutdown(cancel.clone().cancelled_owned());
-            tokio::spawn(async move { server.await })
-        })
+        .map(|listener| spawn_server(listener, &routes.public, &cancel))
         .collect();
+    let internal_stop = CancellationToken::new();
+    if let (Some(listener), Some(router)) = (internal, &routes.internal) {
+        servers.push(spawn_server(listener, router, &internal_stop));
+    }
     cancel.cancelled().await;
     futures_util::future::join_all(children.into_iter().map(workers::WorkerProcess::stop)).await;
+    internal_stop.cancel();
     for mut server in servers {
         if tokio::time::timeout(DRAIN_TIMEOUT, &mut server)
             .await
@@ -452,9 +455,10 @@ async fn serve(
             server.abort();
         }
     }
-    drop(router);
+    drop(routes);
     // Before the cluster stops: Realtime drops its replication slot.
     realtime.stop().await;
+    drop(counters);
     if let Some(cluster) = database.cluster {
         cluster.stop().await?;
     }

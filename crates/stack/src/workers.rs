@@ -12,19 +12,34 @@
 //! - **Realtime:** each worker polls its own temporary wal2json slot (the cluster gets
 //!   `workers + 2` slots), so every worker sees every change and authorizes for its own
 //!   subscribers; no fan-out channel between processes. The cost is N pollers on the WAL.
-//! - **Caps and pools:** each worker enforces a per-worker share of the plan: connections,
-//!   joins/s and events/s divided by N, REST and Auth pools divided by N (each at least 1), so
-//!   the totals stay the plan's. A share is slightly stricter than one global count when load
-//!   is uneven across workers; the swarm spreads sockets over every address evenly.
+//!   Realtime's own sessions (slot, authorization) stay per worker.
+//! - **Caps, global:** the plan's realtime caps are one count across all workers, as Supabase
+//!   counts per tenant. The parent creates a small file of counters (a temporary file, removed
+//!   when the stack stops) that every worker maps shared ([`crate::realtime::region`]):
+//!   connections are taken with a compare-and-swap below the cap and given back when a socket
+//!   ends however it ends; joins/s and events/s are one packed (second, count) word each.
+//!   Each worker also counts its own connections in its own slot. A worker that dies takes its
+//!   sockets with it, so the parent, which watches every child, subtracts that worker's slot
+//!   from the total when it exits: no place leaks. (The only gap is a worker killed between
+//!   the two adjacent atomic updates of one connect, which can leave one place taken.)
+//! - **Pools, one each:** the parent alone owns the REST and Auth pools, sized by the plan,
+//!   and serves them on a private loopback listener too; workers 2..N forward `/rest/v1/*`
+//!   and `/auth/v1/*` there over keep-alive HTTP/1.1 ([`crate::forward`]), as Kong proxies to
+//!   the one PostgREST and the one GoTrue. So every request waits in one FIFO queue for one
+//!   pool of the plan's size, and only the parent's `/metrics` exports pool gauges.
 
 use crate::config::StackConfig;
+use crate::realtime::region::SharedCounters;
 use serde::{Deserialize, Serialize};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 use syncstorm_plans::SupabasePlan;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 /// The hidden subcommand a worker process runs.
 pub const WORKER_SUBCOMMAND: &str = "__stack-worker";
@@ -36,8 +51,9 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Everything a worker process needs, sent as JSON on its stdin.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkerSpec {
-    /// The plan with this worker's share of pools and caps already applied.
+    /// The stack's plan (caps are counted across workers; the pools live in the parent).
     pub plan: SupabasePlan,
+    pub link: WorkerLink,
     pub hosts: Vec<IpAddr>,
     pub port: u16,
     pub superuser_url: String,
@@ -65,21 +81,20 @@ impl WorkerSpec {
         config.bcrypt_cost = self.bcrypt_cost;
         config.token_rate_limit = self.token_rate_limit;
         config.max_rows = self.max_rows;
+        config.worker_link = Some(self.link);
         config
     }
 }
 
-/// One worker's share of the plan: pools and realtime caps divided by `workers` (at least 1).
-pub fn plan_share(plan: &SupabasePlan, workers: usize) -> SupabasePlan {
-    let n = workers.max(1) as u32;
-    let share = |v: u32| (v / n).max(1);
-    let mut plan = plan.clone();
-    plan.rest_pool_size = share(plan.rest_pool_size);
-    plan.auth_pool_size = share(plan.auth_pool_size);
-    plan.realtime.max_connections = share(plan.realtime.max_connections);
-    plan.realtime.joins_per_second = share(plan.realtime.joins_per_second);
-    plan.realtime.events_per_second = share(plan.realtime.events_per_second);
-    plan
+/// What ties a worker process to its parent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkerLink {
+    /// The parent's private REST/Auth listener, where this worker forwards those requests.
+    pub upstream: SocketAddr,
+    /// The realtime cap counters every worker maps.
+    pub counters_path: PathBuf,
+    /// This worker's slot among the counters (0-based; the parent is 0).
+    pub slot: usize,
 }
 
 /// The addresses each worker listens on: `hosts` dealt round-robin, first extended with further
@@ -130,20 +145,23 @@ pub enum WorkerError {
     NotReady { index: usize, reason: String },
 }
 
-/// A running worker process; its stdin is the lifeline.
+/// A running worker process; its stdin is the lifeline. A watcher task owns the child: when
+/// the child exits, for whatever reason, it gives the worker's connection places back.
 pub struct WorkerProcess {
     pub index: usize,
     pub url: String,
-    child: Child,
     lifeline: Option<ChildStdin>,
+    kill: Option<oneshot::Sender<()>>,
+    watcher: JoinHandle<()>,
 }
 
-/// Starts worker `index` (2-based numbering in messages, like the addresses) and waits for its
-/// `READY` line.
+/// Starts worker `index` (1-based in messages, like the addresses; its counter slot is
+/// `spec.link.slot`) and waits for its `READY` line.
 pub async fn spawn_worker(
-    program: &std::path::Path,
+    program: &Path,
     index: usize,
     spec: &WorkerSpec,
+    counters: SharedCounters,
 ) -> Result<WorkerProcess, WorkerError> {
     let mut child = Command::new(program)
         .arg(WORKER_SUBCOMMAND)
@@ -180,30 +198,64 @@ pub async fn spawn_worker(
         Some(url) => url.trim().to_string(),
         None => return Err(not_ready("it exited before serving (see its log)".into())),
     };
+    let (kill, killed) = oneshot::channel();
+    let watcher = tokio::spawn(watch(child, index, spec.link.slot, counters, killed));
     Ok(WorkerProcess {
         index,
         url,
-        child,
         lifeline: Some(stdin),
+        kill: Some(kill),
+        watcher,
     })
+}
+
+/// Waits for the child to exit (or kills it when told to), then gives back the connection
+/// places it still held: its sockets died with it.
+async fn watch(
+    mut child: Child,
+    index: usize,
+    slot: usize,
+    counters: SharedCounters,
+    killed: oneshot::Receiver<()>,
+) {
+    let status = tokio::select! {
+        status = child.wait() => status,
+        _ = killed => {
+            let _ = child.kill().await;
+            child.wait().await
+        }
+    };
+    match status {
+        Ok(status) if !status.success() => {
+            tracing::warn!("stack worker {index} exited with {status}")
+        }
+        Err(e) => tracing::warn!("stack worker {index} could not be waited for: {e}"),
+        Ok(_) => {}
+    }
+    let given_back = counters.release_worker(slot);
+    if given_back > 0 {
+        tracing::warn!(
+            "stack worker {index} held {given_back} realtime connections when it exited; their places are free again"
+        );
+    }
 }
 
 impl WorkerProcess {
     /// Closes the lifeline so the worker drains and exits; kills it if it takes too long.
     pub async fn stop(mut self) {
         drop(self.lifeline.take());
-        match tokio::time::timeout(STOP_TIMEOUT, self.child.wait()).await {
-            Ok(Ok(status)) if !status.success() => {
-                tracing::warn!("stack worker {} exited with {status}", self.index)
+        if tokio::time::timeout(STOP_TIMEOUT, &mut self.watcher)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "stack worker {} did not stop in time; killing it",
+                self.index
+            );
+            if let Some(kill) = self.kill.take() {
+                let _ = kill.send(());
             }
-            Ok(_) => {}
-            Err(_) => {
-                tracing::warn!(
-                    "stack worker {} did not stop in time; killing it",
-                    self.index
-                );
-                let _ = self.child.kill().await;
-            }
+            let _ = self.watcher.await;
         }
     }
 }
@@ -231,6 +283,13 @@ pub async fn lifeline_closed<R: tokio::io::AsyncRead + Unpin>(mut stdin: BufRead
     }
 }
 
+/// Where children reach the parent: its private REST/Auth listener and the cap counters.
+pub(crate) struct ParentLink<'a> {
+    pub upstream: SocketAddr,
+    pub counters: &'a SharedCounters,
+    pub counters_path: &'a Path,
+}
+
 /// Parent side: starts workers 2..N (one per address group after the first) side by side,
 /// on the parent's port, database and keys; stops those that started if one fails.
 pub(crate) async fn start_children(
@@ -238,6 +297,7 @@ pub(crate) async fn start_children(
     host_groups: &[Vec<IpAddr>],
     port: u16,
     database: &crate::server::Database,
+    parent: ParentLink<'_>,
 ) -> Result<Vec<WorkerProcess>, WorkerError> {
     if host_groups.len() < 2 {
         return Ok(Vec::new());
@@ -249,8 +309,13 @@ pub(crate) async fn start_children(
             source,
         })?,
     };
-    let spec_for = |hosts: &Vec<IpAddr>| WorkerSpec {
+    let spec_for = |slot: usize, hosts: &Vec<IpAddr>| WorkerSpec {
         plan: own.plan.clone(),
+        link: WorkerLink {
+            upstream: parent.upstream,
+            counters_path: parent.counters_path.to_path_buf(),
+            slot,
+        },
         hosts: hosts.clone(),
         port,
         superuser_url: database.superuser_url.clone(),
@@ -263,9 +328,10 @@ pub(crate) async fn start_children(
         max_rows: own.max_rows,
     };
     let starts = host_groups.iter().enumerate().skip(1).map(|(i, hosts)| {
-        let spec = spec_for(hosts);
+        let spec = spec_for(i, hosts);
         let program = program.clone();
-        async move { spawn_worker(&program, i + 1, &spec).await }
+        let counters = parent.counters.clone();
+        async move { spawn_worker(&program, i + 1, &spec, counters).await }
     });
     let mut started = Vec::new();
     let mut failure = None;
@@ -328,23 +394,6 @@ pub async fn run_worker() -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shares_keep_the_plan_totals_and_never_reach_zero() {
-        let plan = SupabasePlan::preset("free").unwrap();
-        let share = plan_share(&plan, 4);
-        assert_eq!(
-            share.realtime.max_connections,
-            plan.realtime.max_connections / 4
-        );
-        assert_eq!(share.rest_pool_size, (plan.rest_pool_size / 4).max(1));
-        let tiny = plan_share(&plan, 100_000);
-        assert_eq!(
-            (tiny.auth_pool_size, tiny.realtime.joins_per_second),
-            (1, 1)
-        );
-        assert_eq!(plan_share(&plan, 1), plan);
-    }
 
     #[test]
     fn every_worker_gets_an_address() {

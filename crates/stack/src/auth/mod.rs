@@ -13,7 +13,6 @@ pub use error::AuthError;
 use crate::keys::Keys;
 use axum::Router;
 use axum::routing::{delete, get, post};
-use deadpool_postgres::Pool;
 use ratelimit::TokenLimiter;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +22,7 @@ pub const SCHEMA_SQL: &str = include_str!("schema.sql");
 
 /// What the auth handlers share.
 pub struct AuthState {
-    pub db: Pool,
+    pub db: Arc<crate::pool::MeteredPool>,
     pub keys: Arc<Keys>,
     pub jwt_expiry: Duration,
     pub bcrypt_cost: u32,

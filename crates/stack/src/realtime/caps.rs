@@ -1,52 +1,48 @@
 //! The plan's realtime caps, counted the way Supabase's tenant counters are: connections held,
-//! and per-second windows for joins, channel events and CDC deliveries. Lock-free, so one set of
-//! counters serves every connection task.
+//! and per-second windows for joins, channel events and CDC deliveries. The counters live in a
+//! [`region`](super::region) every worker process of the stack maps, so each cap is one count
+//! across all workers, as Supabase counts per tenant across its cluster. Lock-free, so one set
+//! of counters serves every connection task of every process.
 
+use super::region::{CDC_EVENTS, CHANNEL_EVENTS, CONNECTIONS, JOINS, SharedCounters};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 use syncstorm_plans::RealtimeCaps;
 
-/// Counts events in the current wall-clock second; refuses what would pass `limit`.
+/// Takes `n` events from the budget of `limit` in the wall-clock second `now_secs` counted in
+/// `window` (high 32 bits: the second; low 32 bits: events counted in it); all or nothing.
 /// Supabase compares a moving average of one-second buckets; a fixed window trips at exactly
 /// the configured value, which is what a load test wants to see.
-#[derive(Debug, Default)]
-pub struct SecondWindow {
-    /// High 32 bits: the second; low 32 bits: events counted in it.
-    state: AtomicU64,
-}
-
-impl SecondWindow {
-    /// Takes `n` events from this second's budget of `limit`; all or nothing.
-    pub fn try_take(&self, n: u32, limit: u32, now_secs: u32) -> bool {
-        self.state
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |packed| {
-                let (second, used) = ((packed >> 32) as u32, packed as u32);
-                let used = if second == now_secs { used } else { 0 };
-                let next = used.checked_add(n).filter(|&total| total <= limit)?;
-                Some((u64::from(now_secs) << 32) | u64::from(next))
-            })
-            .is_ok()
-    }
+pub fn try_take(window: &AtomicU64, n: u32, limit: u32, now_secs: u32) -> bool {
+    window
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |packed| {
+            let (second, used) = ((packed >> 32) as u32, packed as u32);
+            let used = if second == now_secs { used } else { 0 };
+            let next = used.checked_add(n).filter(|&total| total <= limit)?;
+            Some((u64::from(now_secs) << 32) | u64::from(next))
+        })
+        .is_ok()
 }
 
 /// Caps in force and the counters they are checked against.
 #[derive(Debug)]
 pub struct Caps {
     pub limits: RealtimeCaps,
-    connections: AtomicU32,
-    pub joins: SecondWindow,
-    pub channel_events: SecondWindow,
-    pub cdc_events: SecondWindow,
+    counters: SharedCounters,
 }
 
-/// A held connection place; dropping it frees the place.
+/// A held connection place; dropping it frees the place (every way a socket ends drops it).
 #[derive(Debug)]
 pub struct ConnectionPlace(Arc<Caps>);
 
 impl Drop for ConnectionPlace {
     fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::AcqRel);
+        // Own slot first: if the process dies between the two, the parent's correction (which
+        // subtracts the own slot from the total) leaves no leaked place.
+        let counters = &self.0.counters;
+        counters.own_connections().fetch_sub(1, Ordering::AcqRel);
+        counters.slot(CONNECTIONS).fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -59,45 +55,50 @@ pub fn now_secs() -> u32 {
 }
 
 impl Caps {
-    pub fn new(limits: RealtimeCaps) -> Caps {
-        Caps {
-            limits,
-            connections: AtomicU32::new(0),
-            joins: SecondWindow::default(),
-            channel_events: SecondWindow::default(),
-            cdc_events: SecondWindow::default(),
-        }
+    /// Caps counted in `counters` (shared with the stack's other workers, or private).
+    pub fn new(limits: RealtimeCaps, counters: SharedCounters) -> Caps {
+        Caps { limits, counters }
     }
 
-    /// Takes a connection place, or `None` when `max_connections` are held.
+    /// Takes a connection place, or `None` when `max_connections` are held across all workers.
     pub fn try_connect(self: &Arc<Self>) -> Option<ConnectionPlace> {
-        let max = self.limits.max_connections;
-        self.connections
+        let max = u64::from(self.limits.max_connections);
+        self.counters
+            .slot(CONNECTIONS)
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < max).then_some(n + 1)
             })
-            .ok()
-            .map(|_| ConnectionPlace(Arc::clone(self)))
+            .ok()?;
+        self.counters
+            .own_connections()
+            .fetch_add(1, Ordering::AcqRel);
+        Some(ConnectionPlace(Arc::clone(self)))
     }
 
+    /// Connections this process holds (what its `/metrics` reports, so sums over workers add up).
     pub fn connections(&self) -> u32 {
-        self.connections.load(Ordering::Acquire)
+        self.counters.own_connections().load(Ordering::Acquire) as u32
+    }
+
+    /// Connections held by every worker of the stack together.
+    pub fn global_connections(&self) -> u32 {
+        self.counters.slot(CONNECTIONS).load(Ordering::Acquire) as u32
     }
 
     pub fn try_join(&self) -> bool {
-        self.joins
-            .try_take(1, self.limits.joins_per_second, now_secs())
+        let window = self.counters.slot(JOINS);
+        try_take(window, 1, self.limits.joins_per_second, now_secs())
     }
 
     pub fn try_channel_event(&self) -> bool {
-        self.channel_events
-            .try_take(1, self.limits.events_per_second, now_secs())
+        let window = self.counters.slot(CHANNEL_EVENTS);
+        try_take(window, 1, self.limits.events_per_second, now_secs())
     }
 
     /// Takes `n` deliveries of one change from the CDC budget.
     pub fn try_deliver(&self, n: u32) -> bool {
-        self.cdc_events
-            .try_take(n, self.limits.events_per_second, now_secs())
+        let window = self.counters.slot(CDC_EVENTS);
+        try_take(window, n, self.limits.events_per_second, now_secs())
     }
 }
 
@@ -107,29 +108,50 @@ mod tests {
 
     #[test]
     fn window_trips_at_the_limit_and_resets_next_second() {
-        let w = SecondWindow::default();
-        assert!((0..3).all(|_| w.try_take(1, 3, 10)));
-        assert!(!w.try_take(1, 3, 10));
-        assert!(w.try_take(3, 3, 11));
+        let w = AtomicU64::new(0);
+        assert!((0..3).all(|_| try_take(&w, 1, 3, 10)));
+        assert!(!try_take(&w, 1, 3, 10));
+        assert!(try_take(&w, 3, 3, 11));
         assert!(
-            !w.try_take(4, 3, 12),
+            !try_take(&w, 4, 3, 12),
             "a batch larger than the limit never fits"
         );
     }
 
     #[test]
     fn connection_places_are_freed_on_drop() {
-        let caps = Arc::new(Caps::new(RealtimeCaps {
-            max_connections: 2,
-            joins_per_second: 1,
-            events_per_second: 1,
-            channels_per_client: 1,
-        }));
+        let caps = Arc::new(Caps::new(limits(2), SharedCounters::private().unwrap()));
         let a = caps.try_connect().unwrap();
         let _b = caps.try_connect().unwrap();
         assert!(caps.try_connect().is_none());
         drop(a);
         assert_eq!(caps.connections(), 1);
         assert!(caps.try_connect().is_some());
+    }
+
+    #[test]
+    fn two_workers_on_one_region_share_one_connection_cap() {
+        let region = Arc::new(super::super::region::CounterRegion::private().unwrap());
+        let one = Arc::new(Caps::new(limits(3), SharedCounters::new(region.clone(), 0)));
+        let two = Arc::new(Caps::new(limits(3), SharedCounters::new(region, 1)));
+        let held = [one.try_connect(), two.try_connect(), two.try_connect()];
+        assert!(held.iter().all(Option::is_some));
+        assert!(one.try_connect().is_none() && two.try_connect().is_none());
+        assert_eq!((one.connections(), two.connections()), (1, 2));
+        assert_eq!(one.global_connections(), 3);
+        drop(held);
+        assert!(
+            two.try_connect().is_some(),
+            "a place freed on one worker serves the other"
+        );
+    }
+
+    fn limits(max_connections: u32) -> RealtimeCaps {
+        RealtimeCaps {
+            max_connections,
+            joins_per_second: 1,
+            events_per_second: 1,
+            channels_per_client: 1,
+        }
     }
 }

@@ -15,6 +15,7 @@ pub mod filter;
 mod frame;
 pub mod metrics;
 mod poller;
+pub mod region;
 pub mod registry;
 mod session;
 mod socket;
@@ -48,6 +49,9 @@ pub struct RealtimeConfig {
     pub outbox_capacity: usize,
     /// Websocket read buffer per socket, bytes (small keeps idle sockets cheap).
     pub socket_buffer: usize,
+    /// The counters the caps are checked against, shared with the stack's other worker
+    /// processes; `None` makes a private set (one process counts alone).
+    pub counters: Option<region::SharedCounters>,
 }
 
 impl RealtimeConfig {
@@ -66,6 +70,7 @@ impl RealtimeConfig {
             poll_max_changes: 100,
             outbox_capacity: 256,
             socket_buffer: 4096,
+            counters: None,
         }
     }
 }
@@ -83,6 +88,8 @@ pub enum RealtimeError {
         "realtime could not prepare the database (catalog, types, authorization function): {0}"
     )]
     Prepare(#[source] tokio_postgres::Error),
+    #[error("realtime could not map its cap counters: {0}")]
+    Counters(#[source] std::io::Error),
 }
 
 /// State every socket task and the dispatcher share.
@@ -93,6 +100,17 @@ pub struct Shared {
     pub registry: registry::Registry,
     pub catalog: catalog::CatalogCell,
     pub cancel: CancellationToken,
+}
+
+/// Renders a Realtime service's probes (see [`Realtime::metrics_source`]).
+#[derive(Clone)]
+pub struct MetricsSource(Arc<Shared>);
+
+impl MetricsSource {
+    /// Prometheus text; `syncstorm_realtime_connections` counts this process's sockets only.
+    pub fn render(&self) -> String {
+        self.0.metrics.render(self.0.caps.connections())
+    }
 }
 
 /// A running Realtime service.
@@ -128,6 +146,10 @@ impl Realtime {
         parent: &CancellationToken,
     ) -> Result<Realtime, RealtimeError> {
         let tasks = TaskTracker::new();
+        let counters = match &config.counters {
+            Some(counters) => counters.clone(),
+            None => region::SharedCounters::private().map_err(RealtimeError::Counters)?,
+        };
         let slot = format!(
             "syncstorm_rt_{}_{:08x}",
             std::process::id(),
@@ -149,7 +171,7 @@ impl Realtime {
             .await
             .map_err(RealtimeError::Prepare)?;
         let shared = Arc::new(Shared {
-            caps: Arc::new(caps::Caps::new(config.caps)),
+            caps: Arc::new(caps::Caps::new(config.caps, counters)),
             metrics: metrics::Metrics::default(),
             registry: registry::Registry::default(),
             catalog: catalog::CatalogCell::default(),
@@ -194,7 +216,12 @@ impl Realtime {
 
     /// The probes in Prometheus text format.
     pub fn metrics_text(&self) -> String {
-        self.shared.metrics.render(self.shared.caps.connections())
+        self.metrics_source().render()
+    }
+
+    /// A cheap handle that renders the probes, for a `/metrics` route that adds other figures.
+    pub fn metrics_source(&self) -> MetricsSource {
+        MetricsSource(Arc::clone(&self.shared))
     }
 
     /// Name of the replication slot (gone once [`Realtime::stop`] returns).

@@ -4,7 +4,8 @@
 
 use super::error::RestError;
 use super::sql::Sql;
-use deadpool_postgres::{Object, Pool, PoolError};
+use crate::pool::MeteredPool;
+use deadpool_postgres::{Object, PoolError};
 use tokio_postgres::types::ToSql;
 
 /// The role and claims a request runs with.
@@ -49,7 +50,7 @@ impl Drop for Checkout {
 }
 
 /// Runs `sql` for `ctx` and returns its row.
-pub async fn run(pool: &Pool, ctx: &RoleContext, sql: &Sql) -> Result<Outcome, RestError> {
+pub async fn run(pool: &MeteredPool, ctx: &RoleContext, sql: &Sql) -> Result<Outcome, RestError> {
     let conn = pool.get().await.map_err(|e| pool_error(e, ctx))?;
     let mut checkout = Checkout { conn: Some(conn) };
     let client = checkout

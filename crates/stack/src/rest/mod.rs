@@ -18,14 +18,13 @@ use crate::keys::{Keys, bearer_token};
 use axum::Router;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
-use deadpool_postgres::Pool;
 use std::sync::Arc;
 use syncstorm_wire::jwt::JwtError;
 
 /// What the REST handlers share.
 pub struct RestState {
     /// Connections as `authenticator`, sized and timed by the plan.
-    pub db: Pool,
+    pub db: Arc<crate::pool::MeteredPool>,
     pub cache: SchemaCache,
     pub keys: Arc<Keys>,
     /// PostgREST's `db-max-rows`.
