@@ -205,6 +205,7 @@ async fn spawn_devices(
         let (tx, inputs) = mpsc::channel(4);
         let task = DeviceTask {
             device: Device::new(i as u64, *user_id, knobs.clone(), 0, i as u64),
+            session: None,
             credentials: credentials.clone(),
             endpoint: target.endpoint.clone(),
             http: http.for_device().unwrap(),

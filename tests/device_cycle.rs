@@ -105,6 +105,51 @@ async fn an_open_model_open_is_timed_from_its_intended_instant() {
     phone.stop().await;
 }
 
+/// A backgrounded app keeps its session: reopened, it syncs without signing in again, and a
+/// session that expired while it was away is refreshed first, not replaced by a sign-in.
+#[tokio::test]
+async fn a_reopened_device_keeps_its_session() {
+    let stack = start_stack(|_| {}).await;
+    let (user_id, credentials) = stack.new_user().await;
+    let knobs = knobs(|_| {});
+    let setup = |device| DeviceSetup {
+        device,
+        credentials: credentials.clone(),
+        config: driver_config(),
+        network: None,
+    };
+    let phone = stack.spawn_device(setup(device(1, user_id, &knobs, 0, 7)));
+    phone.send(Event::AppOpened).await;
+    phone.quiesce().await;
+    let first = phone.stop().await;
+    let kept = first
+        .session
+        .clone()
+        .expect("a signed-in device keeps its session");
+
+    let ops = |run: &RunningDevice| {
+        let snapshot = run.probe.recorder.lock().unwrap().take();
+        let count = |op: &str| snapshot.ops.get(op).map_or(0, |o| o.count());
+        (count("sign_in"), count("token_refresh"), count("sync"))
+    };
+    let reopened = stack.resume_device(setup(first.device), Some(kept.clone()));
+    reopened.send(Event::AppOpened).await;
+    reopened.quiesce().await;
+    assert_eq!(ops(&reopened).0, 0, "no sign-in on reopen");
+    assert_eq!(ops(&reopened).1, 0, "a fresh session is not refreshed");
+    let second = reopened.stop().await;
+
+    let mut expired = second.session.expect("still signed in");
+    expired.expires_at = 0;
+    let after_expiry = stack.resume_device(setup(second.device), Some(expired));
+    after_expiry.send(Event::AppOpened).await;
+    after_expiry.quiesce().await;
+    let (sign_ins, refreshes, syncs) = ops(&after_expiry);
+    assert_eq!((sign_ins, refreshes), (0, 1), "refreshed once, no sign-in");
+    assert!(syncs >= 1);
+    after_expiry.stop().await;
+}
+
 /// Two phones of one user that both hold the user's rows, each edit (often the same rows)
 /// while offline, B after A; they come back one after the other. LWW keeps B's newer writes
 /// and both end equal to the server.

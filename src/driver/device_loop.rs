@@ -74,6 +74,7 @@ struct DeviceLoop<M> {
 pub(super) async fn run<M: Metrics>(task: DeviceTask<M>) -> DeviceRun {
     let DeviceTask {
         device,
+        session: kept,
         credentials,
         endpoint,
         http,
@@ -87,22 +88,54 @@ pub(super) async fn run<M: Metrics>(task: DeviceTask<M>) -> DeviceRun {
     if device.knobs().pulse.mode == PulseMode::LongPoll {
         return DeviceRun {
             device,
+            session: kept,
             error: Some(DriverError::Unsupported),
         };
     }
     let auth = AuthClient::new(http.clone(), endpoint.clone());
-    let signed_in = session::sign_in(
-        &auth,
-        &credentials,
-        &metrics,
-        config.sign_in_retry,
-        &mut online,
-        &cancel,
-    )
-    .await;
-    let Some(session) = signed_in else {
+    // A reopened app uses the session it stored, refreshing it first when it is due (as
+    // supabase-js does on start); a new one, or one whose refresh failed, signs in.
+    let kept = match kept {
+        Some(stored)
+            if session::refresh_due_ms(&stored, &clock, config.refresh_margin) > clock.now_ms() =>
+        {
+            Some(stored)
+        }
+        // Offline: keep it; the loop refreshes it once the network is back.
+        Some(stale) if !*online.borrow() => Some(stale),
+        Some(stale) => {
+            let done = session::renew(auth.clone(), stale, credentials.clone()).await;
+            match done.result {
+                Ok(fresh) => {
+                    metrics.latency(done.op, done.took);
+                    Some(fresh)
+                }
+                Err(e) => {
+                    metrics.error(done.op, e.kind);
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let session = match kept {
+        Some(session) => Some(session),
+        None => {
+            session::sign_in(
+                &auth,
+                &credentials,
+                &metrics,
+                config.sign_in_retry,
+                &mut online,
+                &cancel,
+            )
+            .await
+        }
+    };
+    let Some(session) = session else {
         return DeviceRun {
             device,
+            session: None,
             error: None,
         };
     };
@@ -114,6 +147,7 @@ pub(super) async fn run<M: Metrics>(task: DeviceTask<M>) -> DeviceRun {
         };
         return DeviceRun {
             device,
+            session: None,
             error: Some(error),
         };
     }
@@ -156,6 +190,7 @@ pub(super) async fn run<M: Metrics>(task: DeviceTask<M>) -> DeviceRun {
     state.serve(online, inputs).await;
     DeviceRun {
         device: state.device,
+        session: Some(state.session),
         error: None,
     }
 }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use syncstorm_device::{Device, Event, SyncOutcome};
-use syncstorm_wire::client::{Endpoint, RealtimeOptions};
+use syncstorm_wire::client::{Endpoint, RealtimeOptions, Session};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -83,6 +83,8 @@ pub enum Input {
 /// One device ready to run.
 pub struct DeviceTask<M> {
     pub device: Device,
+    /// The session kept from an earlier run (the app stores it); `None` signs in.
+    pub session: Option<Session>,
     pub credentials: Credentials,
     /// The address this device uses (see `Endpoint::with_ip`).
     pub endpoint: Endpoint,
@@ -114,6 +116,8 @@ pub enum DriverError {
 #[derive(Debug)]
 pub struct DeviceRun {
     pub device: Device,
+    /// The session to keep for the next run (`None` if the device never signed in).
+    pub session: Option<Session>,
     pub error: Option<DriverError>,
 }
 

@@ -26,6 +26,7 @@ use uuid::Uuid;
 use super::faults::{self, NetworkPlan};
 use crate::driver::{self, Clock, DeviceRun, DeviceTask, DriverConfig, Input, Metrics};
 use crate::population;
+use syncstorm_wire::client::Session;
 
 /// Inputs queued per device; when full the event is dropped and counted (user events are
 /// triggers: one pending trigger already makes the device sync again).
@@ -94,8 +95,15 @@ impl Metrics for DeviceMetrics {
     }
 }
 
+/// A device in the background: its store, and the GoTrue session the app keeps on disk (so a
+/// reopen refreshes it when due instead of signing in again).
+struct Parked {
+    device: Device,
+    session: Option<Session>,
+}
+
 enum Slot {
-    Parked(Box<Device>),
+    Parked(Box<Parked>),
     Running {
         inputs: mpsc::Sender<Input>,
         cancel: CancellationToken,
@@ -248,11 +256,17 @@ impl Fleet {
                 self.slots.insert(device, Slot::Returning { reopen: true });
                 return false;
             }
-            Some(Slot::Parked(state)) => self.spawn(device, *state),
+            Some(Slot::Parked(parked)) => self.spawn(device, *parked),
             None => {
-                let state = self.new_device(device);
+                let device_state = self.new_device(device);
                 self.started += 1;
-                self.spawn(device, state);
+                self.spawn(
+                    device,
+                    Parked {
+                        device: device_state,
+                        session: None,
+                    },
+                );
             }
         }
         true
@@ -275,7 +289,7 @@ impl Fleet {
         Device::new(device, user_id, self.config.knobs.clone(), skew, seed)
     }
 
-    fn spawn(&mut self, device: u64, state: Device) {
+    fn spawn(&mut self, device: u64, parked: Parked) {
         let (tx, rx) = mpsc::channel(INPUT_CAPACITY);
         let cancel = self.root.child_token();
         let user = device / self.config.devices_per_user.max(1);
@@ -293,7 +307,8 @@ impl Fleet {
         };
         let permits = self.config.start_permits.clone();
         let task = DeviceTask {
-            device: state,
+            device: parked.device,
+            session: parked.session,
             credentials: population::credentials(&self.config.credential_tag, user),
             endpoint,
             http: self
@@ -347,8 +362,13 @@ impl Fleet {
         if matches!(slot, Some(Slot::Running { .. })) {
             self.recorders.running.fetch_sub(1, Ordering::Relaxed);
         }
-        self.slots
-            .insert(device, Slot::Parked(Box::new(run.device)));
+        self.slots.insert(
+            device,
+            Slot::Parked(Box::new(Parked {
+                device: run.device,
+                session: run.session,
+            })),
+        );
         if reopen {
             self.open(device);
         }
@@ -384,9 +404,9 @@ impl Fleet {
             while pending.len() < QUIESCE_CONCURRENCY {
                 let Some(device) = queue.next() else { break };
                 if let Some(Slot::Parked(_)) = self.slots.get(&device)
-                    && let Some(Slot::Parked(state)) = self.slots.remove(&device)
+                    && let Some(Slot::Parked(parked)) = self.slots.remove(&device)
                 {
-                    self.spawn(device, *state);
+                    self.spawn(device, *parked);
                 }
                 if let Some(Slot::Running { inputs, .. }) = self.slots.get(&device) {
                     let (tx, rx) = oneshot::channel::<Option<SyncOutcome>>();
@@ -439,7 +459,7 @@ impl Fleet {
             .slots
             .drain()
             .filter_map(|(_, s)| match s {
-                Slot::Parked(device) => Some(*device),
+                Slot::Parked(parked) => Some(parked.device),
                 _ => None,
             })
             .collect();

@@ -15,7 +15,9 @@ use syncstorm_device::{Device, DeviceKnobs, Event, PulseMode, Row, SyncOutcome, 
 use syncstorm_metrics::Recorder;
 use syncstorm_plans::SupabasePlan;
 use syncstorm_stack::{RunningStack, Stack, StackConfig};
-use syncstorm_wire::client::{AuthClient, Endpoint, HttpOptions, ReconnectPolicy, http_client};
+use syncstorm_wire::client::{
+    AuthClient, Endpoint, HttpOptions, ReconnectPolicy, Session, http_client,
+};
 use syncstorm_wire::postgrest::ErrorKind;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -175,6 +177,11 @@ pub fn driver_config() -> DriverConfig {
 
 impl TestStack {
     pub fn spawn_device(&self, setup: DeviceSetup) -> RunningDevice {
+        self.resume_device(setup, None)
+    }
+
+    /// A device reopened with the session it kept from an earlier run.
+    pub fn resume_device(&self, setup: DeviceSetup, session: Option<Session>) -> RunningDevice {
         let (tx, seen) = mpsc::unbounded_channel();
         let probe = Arc::new(Probe {
             recorder: Mutex::new(Recorder::new()),
@@ -187,6 +194,7 @@ impl TestStack {
             .unwrap_or_else(|| Arc::new(NetworkSwitch::new()));
         let task = DeviceTask {
             device: setup.device,
+            session,
             credentials: setup.credentials,
             endpoint: self.endpoint.clone(),
             http: http_client(&HttpOptions::default()).unwrap(),
