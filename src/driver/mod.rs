@@ -89,7 +89,7 @@ pub struct DeviceTask<M> {
     /// The address this device uses (see `Endpoint::with_ip`).
     pub endpoint: Endpoint,
     /// Its HTTP client: its own pool or the shared one (`HttpClients::for_device`).
-    pub http: reqwest::Client,
+    pub http: syncstorm_wire::client::HttpClient,
     pub config: Arc<DriverConfig>,
     pub metrics: M,
     pub online: watch::Receiver<bool>,

@@ -315,7 +315,7 @@ impl Fleet {
                 .config
                 .http
                 .for_device()
-                .unwrap_or_else(|_| reqwest::Client::new()),
+                .unwrap_or_else(|_| reqwest::Client::new().into()),
             config: self.config.driver.clone(),
             metrics,
             online: self.online(mask),

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::http::{HttpClient, Method, Request};
 use super::{ClientError, Endpoint};
 use crate::gotrue::{AdminCreateUser, PasswordGrant, RefreshGrant, TokenResponse, User};
 use crate::postgrest::ErrorKind;
@@ -39,13 +40,16 @@ impl Session {
 /// `…/auth/v1` of one project.
 #[derive(Debug, Clone)]
 pub struct AuthClient {
-    http: reqwest::Client,
+    http: HttpClient,
     endpoint: Endpoint,
 }
 
 impl AuthClient {
-    pub fn new(http: reqwest::Client, endpoint: Endpoint) -> AuthClient {
-        AuthClient { http, endpoint }
+    pub fn new(http: impl Into<HttpClient>, endpoint: Endpoint) -> AuthClient {
+        AuthClient {
+            http: http.into(),
+            endpoint,
+        }
     }
 
     /// `POST /auth/v1/token?grant_type=password`.
@@ -99,21 +103,26 @@ impl AuthClient {
         bearer: Option<&str>,
         body: &B,
     ) -> Result<R, ClientError> {
-        let mut request = self
-            .http
-            .post(self.endpoint.url(path))
-            .header("apikey", self.endpoint.api_key())
-            .json(body);
-        if let Some(token) = bearer {
-            request = request.bearer_auth(token);
-        }
-        let (status, bytes) = super::http::send_and_read(request).await?;
-        if !(200..300).contains(&status) {
-            return Err(ClientError::from_gotrue(status, &bytes));
-        }
-        serde_json::from_slice(&bytes).map_err(|e| {
-            ClientError::new(ErrorKind::Decode, format!("GoTrue answer on {path}: {e}"))
-        })
+        let json = serde_json::to_vec(body).map_err(|e| {
+            ClientError::new(ErrorKind::Decode, format!("cannot encode the body: {e}"))
+        })?;
+        let request = Request {
+            method: Method::Post,
+            path: &[path],
+            bearer,
+            prefer: None,
+            json: Some(json),
+        };
+        self.http
+            .exchange(&self.endpoint, request, |status, bytes| {
+                if !(200..300).contains(&status) {
+                    return Err(ClientError::from_gotrue(status, bytes));
+                }
+                serde_json::from_slice(bytes).map_err(|e| {
+                    ClientError::new(ErrorKind::Decode, format!("GoTrue answer on {path}: {e}"))
+                })
+            })
+            .await?
     }
 }
 

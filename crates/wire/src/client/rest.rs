@@ -3,13 +3,14 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::http::{HttpClient, Method, Request};
 use super::{ClientError, Endpoint};
 use crate::postgrest::ErrorKind;
 
 /// `…/rest/v1` of one project, called with a user's access token.
 #[derive(Debug, Clone)]
 pub struct RestClient {
-    http: reqwest::Client,
+    http: HttpClient,
     endpoint: Endpoint,
 }
 
@@ -54,16 +55,19 @@ pub fn parse_iso_millis(text: &str) -> Option<i64> {
 }
 
 impl RestClient {
-    pub fn new(http: reqwest::Client, endpoint: Endpoint) -> RestClient {
-        RestClient { http, endpoint }
+    pub fn new(http: impl Into<HttpClient>, endpoint: Endpoint) -> RestClient {
+        RestClient {
+            http: http.into(),
+            endpoint,
+        }
     }
 
     /// The USAP check: `GET /rest/v1/user_sync_tokens?select=sync_token&user_id=eq.<uid>`.
     /// `None` when the user has no token row yet (no change ever committed).
     pub async fn sync_token(&self, jwt: &str, user_id: &str) -> Result<Option<i64>, ClientError> {
-        let path = format!("/rest/v1/user_sync_tokens?select=sync_token&user_id=eq.{user_id}");
-        let rows: Vec<SyncTokenRow> = self.get(jwt, &path).await?;
-        Ok(rows.first().map(|r| r.sync_token))
+        const PATH: &str = "/rest/v1/user_sync_tokens?select=sync_token&user_id=eq.";
+        let first: FirstRow = self.get(jwt, &[PATH, user_id]).await?;
+        Ok(first.0.map(|r| r.sync_token))
     }
 
     /// One delta page in `(updated_at, id)` order, at most `limit` rows, after `after`:
@@ -83,12 +87,8 @@ impl RestClient {
     ) -> Result<Vec<T>, ClientError> {
         const ORDER: &str = "&order=updated_at.asc,id.asc";
         let Some((ts, last_id)) = after else {
-            return self
-                .get(
-                    jwt,
-                    &format!("/rest/v1/{table}?select=*{ORDER}&limit={limit}"),
-                )
-                .await;
+            let path = format!("/rest/v1/{table}?select=*{ORDER}&limit={limit}");
+            return self.get(jwt, &[&path]).await;
         };
         let iso = iso_millis(ts);
         let mut rows: Vec<T> = match last_id {
@@ -96,14 +96,14 @@ impl RestClient {
                 let path = format!(
                     "/rest/v1/{table}?select=*&updated_at=eq.{iso}&id=gt.{id}&order=id.asc&limit={limit}"
                 );
-                self.get(jwt, &path).await?
+                self.get(jwt, &[&path]).await?
             }
             None => Vec::new(),
         };
         if rows.len() < limit {
             let room = limit - rows.len();
             let path = format!("/rest/v1/{table}?select=*&updated_at=gt.{iso}{ORDER}&limit={room}");
-            rows.extend(self.get::<Vec<T>>(jwt, &path).await?);
+            rows.extend(self.get::<Vec<T>>(jwt, &[&path]).await?);
         }
         Ok(rows)
     }
@@ -117,7 +117,7 @@ impl RestClient {
         select: &str,
     ) -> Result<Vec<T>, ClientError> {
         let path = format!("/rest/v1/{table}?select={select}&id=in.({})", ids.join(","));
-        self.get(jwt, &path).await
+        self.get(jwt, &[&path]).await
     }
 
     /// Upsert merging on the primary key (`Prefer: resolution=merge-duplicates`): the server
@@ -128,15 +128,14 @@ impl RestClient {
         table: &str,
         rows: &[T],
     ) -> Result<(), ClientError> {
-        let request = self
-            .authed(
-                self.http
-                    .post(self.endpoint.url(&format!("/rest/v1/{table}"))),
-                jwt,
-            )
-            .header("Prefer", "resolution=merge-duplicates,return=minimal")
-            .json(rows);
-        self.send(request).await.map(drop)
+        let request = Request {
+            method: Method::Post,
+            path: &["/rest/v1/", table],
+            bearer: Some(jwt),
+            prefer: Some("resolution=merge-duplicates,return=minimal"),
+            json: Some(to_json(rows)?),
+        };
+        self.send(request, |_| Ok(())).await
     }
 
     /// `POST /rest/v1/rpc/<function>` with named arguments; a `void` answer (204) is `null`.
@@ -146,11 +145,18 @@ impl RestClient {
         function: &str,
         args: &A,
     ) -> Result<R, ClientError> {
-        let url = self.endpoint.url(&format!("/rest/v1/rpc/{function}"));
-        let request = self.authed(self.http.post(url), jwt).json(args);
-        let bytes = self.send(request).await?;
-        let body: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
-        serde_json::from_slice(body).map_err(|e| decode_error(function, e))
+        let request = Request {
+            method: Method::Post,
+            path: &["/rest/v1/rpc/", function],
+            bearer: Some(jwt),
+            prefer: None,
+            json: Some(to_json(args)?),
+        };
+        self.send(request, |body| {
+            let body: &[u8] = if body.is_empty() { b"null" } else { body };
+            serde_json::from_slice(body).map_err(|e| decode_error(function, e))
+        })
+        .await
     }
 
     /// Server-side LWW push: `POST /rest/v1/rpc/sync_push` with `{"rows": [{"table", "row"}…]}`;
@@ -167,27 +173,67 @@ impl RestClient {
         self.rpc(jwt, "sync_push", &Args { rows: entries }).await
     }
 
-    async fn get<T: DeserializeOwned>(&self, jwt: &str, path: &str) -> Result<T, ClientError> {
-        let request = self.authed(self.http.get(self.endpoint.url(path)), jwt);
-        let bytes = self.send(request).await?;
-        serde_json::from_slice(&bytes).map_err(|e| decode_error(path, e))
+    /// A GET with both headers Kong and PostgREST need (`apikey`, `Authorization: Bearer`),
+    /// its JSON answer decoded straight from the connection's buffer.
+    async fn get<T: DeserializeOwned>(&self, jwt: &str, path: &[&str]) -> Result<T, ClientError> {
+        let request = Request {
+            method: Method::Get,
+            path,
+            bearer: Some(jwt),
+            prefer: None,
+            json: None,
+        };
+        self.send(request, |body| {
+            serde_json::from_slice(body).map_err(|e| decode_error(&path.concat(), e))
+        })
+        .await
     }
 
-    /// Both headers, as Kong and PostgREST need: `apikey` (Kong) and `Authorization: Bearer`.
-    fn authed(&self, request: reqwest::RequestBuilder, jwt: &str) -> reqwest::RequestBuilder {
-        request
-            .header("apikey", self.endpoint.api_key())
-            .bearer_auth(jwt)
+    /// Sends; a 2xx body goes to `decode`, anything else is decoded as a PostgREST error.
+    async fn send<R>(
+        &self,
+        request: Request<'_>,
+        decode: impl FnOnce(&[u8]) -> Result<R, ClientError>,
+    ) -> Result<R, ClientError> {
+        self.http
+            .exchange(&self.endpoint, request, |status, body| {
+                if (200..300).contains(&status) {
+                    decode(body)
+                } else {
+                    Err(ClientError::from_postgrest(status, body))
+                }
+            })
+            .await?
     }
+}
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<bytes::Bytes, ClientError> {
-        let (status, bytes) = super::http::send_and_read(request).await?;
-        if (200..300).contains(&status) {
-            Ok(bytes)
-        } else {
-            Err(ClientError::from_postgrest(status, &bytes))
+/// The first row of a JSON array (the rest skipped), without collecting them.
+struct FirstRow(Option<SyncTokenRow>);
+
+impl<'de> Deserialize<'de> for FirstRow {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<FirstRow, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = FirstRow;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an array of rows")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<FirstRow, A::Error> {
+                let first = seq.next_element::<SyncTokenRow>()?;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(FirstRow(first))
+            }
         }
+        d.deserialize_seq(Visitor)
     }
+}
+
+fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, ClientError> {
+    serde_json::to_vec(value)
+        .map_err(|e| ClientError::new(ErrorKind::Decode, format!("cannot encode the body: {e}")))
 }
 
 fn decode_error(what: &str, e: serde_json::Error) -> ClientError {
