@@ -4,7 +4,11 @@
 //! claims set, the REST layer's own statement) with the same concurrency on the same cluster.
 //! Prints both rates, both p99s and the ratio (goal: REST ≥ 0.7 × pgbench). Not a test.
 //!
-//! `cargo bench -p syncstorm-stack --bench token_check [-- --concurrency 8 --seconds 10 --users 16 --rounds 3]`
+//! With `--workers 2` (the default) the stack runs as two processes and the REST side is
+//! measured twice: straight at worker 1 (the parent, which owns the pool) and at worker 2,
+//! which forwards every request to the parent over loopback — the forwarding cost.
+//!
+//! `cargo bench -p syncstorm-stack --bench token_check [-- --concurrency 8 --seconds 10 --users 16 --rounds 3 --workers 2]`
 //! Needs `wrk` and `pgbench` on PATH.
 
 use std::path::Path;
@@ -21,6 +25,8 @@ struct Options {
     /// Rounds of (REST, pgbench), the order alternating, so drift in a shared machine's load
     /// hits both sides alike; the medians are reported.
     rounds: usize,
+    /// Stack processes; with 2 or more, REST is also measured through worker 2.
+    workers: usize,
 }
 
 struct Figures {
@@ -42,30 +48,44 @@ async fn main() {
     }
     let mut config = StackConfig::new(SupabasePlan::preset("unlimited").unwrap());
     config.plan.rest_pool_size = opts.concurrency;
+    config.workers = opts.workers;
+    config.worker_program = Some(env!("CARGO_BIN_EXE_stack-worker").into());
     let stack = Stack::start(config, CancellationToken::new())
         .await
         .expect("stack starts");
     let users = sign_up_users(&stack, opts.users).await;
     let work = tempfile::tempdir().expect("temp dir");
-    let (mut rest, mut sql) = (Vec::new(), Vec::new());
+    let (mut rest, mut sql, mut forwarded) = (Vec::new(), Vec::new(), Vec::new());
+    let via_worker_two = stack.worker_urls.get(1);
     for round in 0..opts.rounds {
         let dir = work.path().join(format!("round{round}"));
         std::fs::create_dir_all(&dir).unwrap();
+        let rest_side = |rest: &mut Vec<Figures>, forwarded: &mut Vec<Figures>| {
+            rest.push(run_wrk(&stack, &stack.url, &users, &opts, &dir));
+            if let Some(url) = via_worker_two {
+                forwarded.push(run_wrk(&stack, url, &users, &opts, &dir));
+            }
+        };
         if round % 2 == 0 {
-            rest.push(run_wrk(&stack, &users, &opts, &dir));
+            rest_side(&mut rest, &mut forwarded);
             sql.push(run_pgbench(&stack, &users, &opts, &dir));
         } else {
             sql.push(run_pgbench(&stack, &users, &opts, &dir));
-            rest.push(run_wrk(&stack, &users, &opts, &dir));
+            rest_side(&mut rest, &mut forwarded);
         }
+        let through_two = forwarded
+            .get(round)
+            .map(|f| format!(", through worker 2 {:.0} req/s", f.rate))
+            .unwrap_or_default();
         println!(
-            "round {}: REST {:.0} req/s, pgbench {:.0} tps",
+            "round {}: REST {:.0} req/s{through_two}, pgbench {:.0} tps",
             round + 1,
             rest[round].rate,
             sql[round].rate
         );
     }
-    report(&opts, &median(rest), &median(sql));
+    let forwarded = (!forwarded.is_empty()).then(|| median(forwarded));
+    report(&opts, &median(rest), &median(sql), forwarded.as_ref());
     stack.stop().await.expect("stack stops");
 }
 
@@ -75,6 +95,7 @@ fn parse_options() -> Options {
         seconds: 10,
         users: 16,
         rounds: 3,
+        workers: 2,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.windows(2) {
@@ -84,6 +105,7 @@ fn parse_options() -> Options {
             ("--seconds", Some(v)) => opts.seconds = v,
             ("--users", Some(v)) => opts.users = v as usize,
             ("--rounds", Some(v)) => opts.rounds = (v as usize).max(1),
+            ("--workers", Some(v)) => opts.workers = (v as usize).max(1),
             _ => {}
         }
     }
@@ -122,8 +144,15 @@ async fn sign_up_users(stack: &RunningStack, n: usize) -> Vec<TokenResponse> {
     sessions
 }
 
-/// wrk, cycling through the users' requests (each with its own token), latency distribution on.
-fn run_wrk(stack: &RunningStack, users: &[TokenResponse], opts: &Options, dir: &Path) -> Figures {
+/// wrk against `url`, cycling through the users' requests (each with its own token), latency
+/// distribution on.
+fn run_wrk(
+    stack: &RunningStack,
+    url: &str,
+    users: &[TokenResponse],
+    opts: &Options,
+    dir: &Path,
+) -> Figures {
     let mut lua = String::from("local reqs = {}\nlocal i = 0\ninit = function(args)\n");
     for user in users {
         lua.push_str(&format!(
@@ -143,7 +172,7 @@ fn run_wrk(stack: &RunningStack, users: &[TokenResponse], opts: &Options, dir: &
             "-s",
         ])
         .arg(&script)
-        .arg(&stack.url)
+        .arg(url)
         .output()
         .expect("wrk runs");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -276,7 +305,7 @@ fn wrk_ms(v: &str) -> f64 {
     number.parse::<f64>().map_or(f64::NAN, |n| n * factor)
 }
 
-fn report(opts: &Options, rest: &Figures, sql: &Figures) {
+fn report(opts: &Options, rest: &Figures, sql: &Figures, forwarded: Option<&Figures>) {
     let ratio = rest.rate / sql.rate;
     println!(
         "token check, {} users, concurrency {}, {} rounds of {} s (REST pool = {} connections); median rounds:",
@@ -290,10 +319,25 @@ fn report(opts: &Options, rest: &Figures, sql: &Figures) {
         "{:<34} {:>12.0} {:>10.2} {:>8}",
         "REST /rest/v1/user_sync_tokens", rest.rate, rest.p99_ms, rest.errors
     );
+    if let Some(f) = forwarded {
+        println!(
+            "{:<34} {:>12.0} {:>10.2} {:>8}",
+            "REST through worker 2 (forwarded)", f.rate, f.p99_ms, f.errors
+        );
+    }
     println!(
         "{:<34} {:>12.0} {:>10.2} {:>8}",
         "pgbench, same SQL as authenticator", sql.rate, sql.p99_ms, sql.errors
     );
+    if let Some(f) = forwarded {
+        let per_request_us = (1e6 / f.rate - 1e6 / rest.rate) * f64::from(opts.concurrency);
+        println!(
+            "forwarding through worker 2: {:.2} x worker 1's rate, p99 {:+.2} ms, ~{per_request_us:.0} us more per request at concurrency {}",
+            f.rate / rest.rate,
+            f.p99_ms - rest.p99_ms,
+            opts.concurrency
+        );
+    }
     println!(
         "ratio REST / pgbench: {ratio:.2} (goal >= 0.70: {})",
         if ratio >= 0.7 { "met" } else { "NOT met" }

@@ -128,3 +128,58 @@ async fn joins_per_second_are_counted_across_workers() {
     );
     stack.stop().await.unwrap();
 }
+
+/// This test process's `stack-worker` child.
+fn worker_child() -> i32 {
+    let me = std::process::id().to_string();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`; comm may hold spaces, so split after its `)`.
+        let Some((head, tail)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let ppid = tail.split_whitespace().nth(1);
+        if head.ends_with("(stack-worker") && ppid == Some(me.as_str()) {
+            return head.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    }
+    panic!("no stack-worker child of this process");
+}
+
+#[tokio::test]
+async fn a_killed_workers_places_are_given_back() {
+    let stack = two_workers(|plan| plan.realtime.max_connections = 2).await;
+    let one = websocket(&stack.worker_urls[0], &stack.anon_key);
+    let two = websocket(&stack.worker_urls[1], &stack.anon_key);
+    let _held = [
+        connect(&two, Vsn::V1).await.unwrap(),
+        connect(&two, Vsn::V1).await.unwrap(),
+    ];
+    assert_eq!(connect(&one, Vsn::V1).await.err(), Some(403));
+    let pid = nix::unistd::Pid::from_raw(worker_child());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    // The parent sees the exit and frees both places; until then worker 1 refuses.
+    let mut taken = Vec::new();
+    for _ in 0..500 {
+        match connect(&one, Vsn::V1).await {
+            Ok(client) => taken.push(client),
+            Err(status) => assert_eq!(status, 403),
+        }
+        if taken.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        taken.len(),
+        2,
+        "the dead worker's places were never given back"
+    );
+    assert_eq!(connect(&one, Vsn::V1).await.err(), Some(403), "and no more");
+    for client in taken {
+        client.close().await;
+    }
+    stack.stop().await.unwrap();
+}
