@@ -55,7 +55,7 @@ pub struct FleetConfig {
     pub user_ids: Vec<Uuid>,
     pub credential_tag: String,
     pub faults: syncstorm_scenario::Faults,
-    /// Devices signing in and doing their first sync at once (spawn pacing).
+    /// Closed-model devices signing in and doing their first sync at once (spawn pacing).
     pub start_permits: Arc<Semaphore>,
 }
 
@@ -100,6 +100,15 @@ impl Metrics for DeviceMetrics {
 struct Parked {
     device: Device,
     session: Option<Session>,
+}
+
+/// Whether a starting device waits for a start permit. Closed-model starts and the final
+/// quiet sync are paced so the generator never stampedes; open-model arrivals are not, since
+/// a cap on them would throttle the offered load and hide the queue the run is looking for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pacing {
+    Paced,
+    Unpaced,
 }
 
 enum Slot {
@@ -232,7 +241,7 @@ impl Fleet {
 
     /// The app is opened: start (or resume) the device, then tell it.
     pub fn open(&mut self, device: u64) {
-        if self.start(device) {
+        if self.start(device, Pacing::Paced) {
             self.send(device, Event::AppOpened);
         }
     }
@@ -240,14 +249,14 @@ impl Fleet {
     /// An open-model arrival intended for `intended`: like [`Fleet::open`], and the device
     /// times the sync it starts from that instant.
     pub fn open_at(&mut self, device: u64, intended: tokio::time::Instant) {
-        if self.start(device) {
+        if self.start(device, Pacing::Unpaced) {
             self.deliver(device, Input::OpenedAt(intended));
         }
     }
 
     /// Starts or resumes the device; false when it is still returning from the background
     /// (it reopens by itself once back).
-    fn start(&mut self, device: u64) -> bool {
+    fn start(&mut self, device: u64, pacing: Pacing) -> bool {
         match self.slots.remove(&device) {
             Some(Slot::Running { inputs, cancel }) => {
                 self.slots.insert(device, Slot::Running { inputs, cancel });
@@ -256,7 +265,7 @@ impl Fleet {
                 self.slots.insert(device, Slot::Returning { reopen: true });
                 return false;
             }
-            Some(Slot::Parked(parked)) => self.spawn(device, *parked),
+            Some(Slot::Parked(parked)) => self.spawn(device, *parked, pacing),
             None => {
                 let device_state = self.new_device(device);
                 self.started += 1;
@@ -266,6 +275,7 @@ impl Fleet {
                         device: device_state,
                         session: None,
                     },
+                    pacing,
                 );
             }
         }
@@ -289,7 +299,7 @@ impl Fleet {
         Device::new(device, user_id, self.config.knobs.clone(), skew, seed)
     }
 
-    fn spawn(&mut self, device: u64, parked: Parked) {
+    fn spawn(&mut self, device: u64, parked: Parked, pacing: Pacing) {
         let (tx, rx) = mpsc::channel(INPUT_CAPACITY);
         let cancel = self.root.child_token();
         let user = device / self.config.devices_per_user.max(1);
@@ -305,7 +315,7 @@ impl Fleet {
             cohort: self.recorders.cohorts[device as usize % COHORTS].clone(),
             permit: Mutex::new(None),
         };
-        let permits = self.config.start_permits.clone();
+        let permits = (pacing == Pacing::Paced).then(|| self.config.start_permits.clone());
         let task = DeviceTask {
             device: parked.device,
             session: parked.session,
@@ -324,9 +334,12 @@ impl Fleet {
             clock: Clock::system(),
         };
         self.tasks.spawn(async move {
-            let permit = tokio::select! {
-                p = permits.acquire_owned() => p.ok(),
-                _ = task.cancel.cancelled() => None,
+            let permit = match permits {
+                Some(permits) => tokio::select! {
+                    p = permits.acquire_owned() => p.ok(),
+                    _ = task.cancel.cancelled() => None,
+                },
+                None => None,
             };
             *task
                 .metrics
@@ -406,7 +419,7 @@ impl Fleet {
                 if let Some(Slot::Parked(_)) = self.slots.get(&device)
                     && let Some(Slot::Parked(parked)) = self.slots.remove(&device)
                 {
-                    self.spawn(device, *parked);
+                    self.spawn(device, *parked, Pacing::Paced);
                 }
                 if let Some(Slot::Running { inputs, .. }) = self.slots.get(&device) {
                     let (tx, rx) = oneshot::channel::<Option<SyncOutcome>>();
