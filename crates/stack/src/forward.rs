@@ -6,7 +6,14 @@
 //! (RFC 9110 §7.6.1), and the peer address is appended to `X-Forwarded-For` as Kong does (the
 //! token rate limiter keys on its first entry, so a client is still counted as itself).
 //! Status, headers and body come back unchanged except the hop-by-hop headers. The `apikey`
-//! gate runs before this, at the edge. Connections to the parent are HTTP/1.1 keep-alive.
+//! gate runs before this, at the edge.
+//!
+//! Each worker holds **one** HTTP/2 connection (h2c, prior knowledge) to the parent and
+//! multiplexes every forwarded request on it, with no stream limit: however many requests
+//! queue for the pool, the parent spends one file descriptor per worker (HTTP/1.1 keep-alive
+//! would need one per request in flight, and a deep pool queue could exhaust the parent's
+//! 20,000 files, which its own websockets need). Forwarding costs about the same either way
+//! (see `benches/token_check.rs`).
 
 use axum::Router;
 use axum::body::Body;
@@ -15,15 +22,13 @@ use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::{StatusCode, Uri, Version};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::service::TowerToHyperService;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-use std::time::Duration;
-
-/// How long an idle keep-alive connection to the parent is kept.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+use std::sync::{Arc, Mutex};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
 
 /// Headers that describe one connection, never forwarded.
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -37,23 +42,56 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::TRANSFER_ENCODING,
 ];
 
-/// The parent's private REST/Auth listener and a keep-alive client to it.
+/// Why a request could not be forwarded (answered with Kong's 502).
+#[derive(Debug, thiserror::Error)]
+enum ForwardError {
+    #[error("cannot connect to the stack's parent process at {0}: {1}")]
+    Connect(SocketAddr, std::io::Error),
+    #[error("HTTP/2 to the stack's parent process failed: {0}")]
+    Http(#[from] hyper::Error),
+}
+
+/// The parent's private REST/Auth listener and the one HTTP/2 connection to it.
 pub struct Upstream {
+    addr: SocketAddr,
     base: String,
-    client: Client<HttpConnector, Body>,
+    connection: Mutex<Option<SendRequest<Body>>>,
 }
 
 impl Upstream {
     pub fn new(addr: SocketAddr) -> Upstream {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(IDLE_TIMEOUT)
-            .build(connector);
         Upstream {
+            addr,
             base: format!("http://{addr}"),
-            client,
+            connection: Mutex::new(None),
         }
+    }
+
+    /// The open connection, or a new one if there is none or it closed.
+    async fn sender(&self) -> Result<SendRequest<Body>, ForwardError> {
+        if let Some(open) = self.cached().filter(|s| !s.is_closed()) {
+            return Ok(open);
+        }
+        let tcp = TcpStream::connect(self.addr)
+            .await
+            .map_err(|e| ForwardError::Connect(self.addr, e))?;
+        let _ = tcp.set_nodelay(true);
+        let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .handshake(TokioIo::new(tcp))
+            .await?;
+        tokio::spawn(connection);
+        // Two tasks may connect at once; the later one's connection is kept, the other's
+        // serves its own request and closes when its sender is dropped.
+        *self.lock() = Some(sender.clone());
+        Ok(sender)
+    }
+
+    fn cached(&self) -> Option<SendRequest<Body>> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<SendRequest<Body>>> {
+        self.connection.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -75,19 +113,74 @@ async fn forward(
         return bad_gateway();
     };
     *request.uri_mut() = uri;
-    *request.version_mut() = Version::HTTP_11;
+    *request.version_mut() = Version::HTTP_2;
     strip_hop_by_hop(request.headers_mut());
     append_forwarded_for(request.headers_mut(), peer.ip());
-    match upstream.client.request(request).await {
+    match send(&upstream, request).await {
         Ok(response) => {
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
+            parts.version = Version::HTTP_11;
             Response::from_parts(parts, Body::new(body))
         }
         Err(e) => {
-            tracing::warn!("forwarding to the stack's parent process failed: {e}");
+            tracing::warn!("forwarding a request failed: {e}");
             bad_gateway()
         }
+    }
+}
+
+/// Sends on the open connection; a request it never took (the connection had just closed)
+/// is sent once more on a fresh one.
+async fn send(
+    upstream: &Upstream,
+    request: Request,
+) -> Result<hyper::Response<hyper::body::Incoming>, ForwardError> {
+    let mut sender = upstream.sender().await?;
+    match sender.try_send_request(request).await {
+        Ok(response) => Ok(response),
+        Err(mut failed) => match failed.take_message() {
+            Some(request) => {
+                upstream.lock().take();
+                let mut fresh = upstream.sender().await?;
+                Ok(fresh.send_request(request).await?)
+            }
+            None => Err(failed.into_error().into()),
+        },
+    }
+}
+
+/// The parent's side: serves `router` over HTTP/2 (prior knowledge) on `listener`, one
+/// connection per worker, with no limit on concurrent streams, until `stop` is cancelled.
+pub(crate) async fn serve_internal(listener: TcpListener, router: Router, stop: CancellationToken) {
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = stop.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!("the stack's private listener could not accept: {e}");
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let service = router.clone().layer(axum::Extension(ConnectInfo(peer)));
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+            builder.max_concurrent_streams(None);
+            let connection =
+                builder.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service));
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = stop.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
     }
 }
 

@@ -441,7 +441,12 @@ async fn serve(
         .collect();
     let internal_stop = CancellationToken::new();
     if let (Some(listener), Some(router)) = (internal, &routes.internal) {
-        servers.push(spawn_server(listener, router, &internal_stop));
+        let serving =
+            crate::forward::serve_internal(listener, router.clone(), internal_stop.clone());
+        servers.push(tokio::spawn(async move {
+            serving.await;
+            Ok(())
+        }));
     }
     cancel.cancelled().await;
     futures_util::future::join_all(children.into_iter().map(workers::WorkerProcess::stop)).await;
