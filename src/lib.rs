@@ -15,6 +15,7 @@ pub mod report;
 pub mod report_cmd;
 pub mod result;
 pub mod run_cmd;
+pub mod sessions;
 pub mod stack_cmd;
 pub mod swarm;
 pub mod target;

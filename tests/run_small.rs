@@ -29,7 +29,12 @@ fn a_small_run_writes_a_result_with_operations_probes_and_a_verdict() {
         syncs["count"].as_u64().unwrap() >= 12,
         "every device synced: {syncs}"
     );
-    assert!(r["operations"]["sign_in"]["count"].as_u64().unwrap() >= 12);
+    // Devices start with the sessions setup signed them in with, as used phones do.
+    assert!(
+        r["operations"].get("sign_in").is_none(),
+        "no sign-in during the load: {}",
+        r["operations"]["sign_in"]
+    );
     assert!(
         r["counters"]["arrivals"].as_u64().unwrap() > 0,
         "open-model arrivals ran"
@@ -90,4 +95,25 @@ fn a_run_too_big_for_the_fd_budget_says_what_to_raise() {
         "{stderr}"
     );
     assert!(stderr.contains("raise `run.workers` to"), "{stderr}");
+}
+
+/// `device.session = "sign_in"` models fresh installs: every device signs in on its first open.
+#[test]
+fn fresh_installs_sign_in_on_their_first_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = small_scenario(dir.path(), 3, 4);
+    let out = dir.path().join("out");
+    let run = syncstorm()
+        .arg("run")
+        .arg(&scenario)
+        .args(["--out", out.to_str().unwrap()])
+        .args(["--set", "device.session=sign_in"])
+        .output()
+        .expect("syncstorm runs");
+    let code = run.status.code();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(matches!(code, Some(0) | Some(3)), "exit {code:?}\n{stderr}");
+    let r = only_result(&out);
+    let sign_ins = r["operations"]["sign_in"]["count"].as_u64().unwrap();
+    assert!(sign_ins >= 6, "each of the 6 devices signed in: {sign_ins}");
 }

@@ -268,12 +268,20 @@ async fn seed_and_run(
             Err(e) => return empty(e.to_string()),
         }
     }
+    let sessions = match stored_sessions(plan, &endpoint, users.clone(), tag, stop, progress).await
+    {
+        Ok(sessions) => sessions,
+        Err(e) => return empty(e.to_string()),
+    };
     let load_started = Utc::now() + chrono::Duration::seconds(2);
     let tasks = worker_tasks(
         plan,
         prepared,
-        users,
-        &ids,
+        WorkerSlices {
+            users,
+            ids: &ids,
+            sessions: &sessions,
+        },
         tag,
         workers,
         load_started.timestamp_millis(),
@@ -304,22 +312,62 @@ fn launcher(args: &RunArgs) -> Launcher {
     Launcher::current_exe().unwrap_or(Launcher::InProcess)
 }
 
-/// One task per worker: the shard's users split evenly, ids alongside.
+/// The sessions devices start with: signed in during setup unless the scenario models fresh
+/// installs (see `crate::sessions`).
+async fn stored_sessions(
+    plan: &RunPlan,
+    endpoint: &syncstorm_wire::client::Endpoint,
+    users: std::ops::Range<u64>,
+    tag: &str,
+    stop: &CancellationToken,
+    progress: &mut Progress,
+) -> Result<Vec<syncstorm_wire::client::Session>, crate::sessions::SessionError> {
+    if plan.device.session != syncstorm_device::SessionStart::Stored {
+        return Ok(Vec::new());
+    }
+    let per_user = u64::from(plan.population.devices_per_user);
+    progress.note(&format!(
+        "signing in {} devices (their stored sessions) …",
+        (users.end - users.start) * per_user
+    ));
+    let setup = crate::sessions::SignInSetup {
+        endpoint,
+        tag,
+        devices_per_user: per_user,
+        max_request_rate: plan.target.max_request_rate,
+    };
+    crate::sessions::sign_in_devices(&setup, users, stop).await
+}
+
+/// The shard's users with their ids and their devices' sessions (empty: none).
+struct WorkerSlices<'a> {
+    users: std::ops::Range<u64>,
+    ids: &'a [uuid::Uuid],
+    sessions: &'a [syncstorm_wire::client::Session],
+}
+
+/// One task per worker: the shard's users split evenly, ids and sessions alongside.
 fn worker_tasks(
     plan: &RunPlan,
     prepared: &target::Prepared,
-    users: std::ops::Range<u64>,
-    ids: &[uuid::Uuid],
+    slices: WorkerSlices<'_>,
     tag: &str,
     workers: u32,
     origin_unix_ms: i64,
 ) -> Vec<WorkerTask> {
     let scenario_toml = toml::to_string(&plan.document).unwrap_or_default();
+    let WorkerSlices {
+        users,
+        ids,
+        sessions,
+    } = slices;
+    let per_user = plan.population.devices_per_user as usize;
     (0..workers)
         .map(|w| {
             let part = shard::split(users.clone(), w, workers);
             let from = (part.start - users.start) as usize;
             let to = (part.end - users.start) as usize;
+            let devices = (from * per_user)..(to * per_user);
             WorkerTask {
                 label: format!("worker-{w}"),
                 scenario_toml: scenario_toml.clone(),
@@ -328,6 +376,7 @@ fn worker_tasks(
                 credential_tag: tag.to_owned(),
                 endpoints: prepared.endpoints.clone(),
                 origin_unix_ms,
+                sessions: sessions.get(devices).map(<[_]>::to_vec).unwrap_or_default(),
             }
         })
         .filter(|t| !t.users.is_empty())

@@ -57,6 +57,8 @@ pub struct FleetConfig {
     pub faults: syncstorm_scenario::Faults,
     /// Closed-model devices signing in and doing their first sync at once (spawn pacing).
     pub start_permits: Arc<Semaphore>,
+    /// Sessions from setup, by device (`device - first device`), each taken at first start.
+    pub stored_sessions: Vec<Option<Session>>,
 }
 
 /// A device's metrics: its cohort's recorder, and the start permit it gives back once its
@@ -268,12 +270,16 @@ impl Fleet {
             Some(Slot::Parked(parked)) => self.spawn(device, *parked, pacing),
             None => {
                 let device_state = self.new_device(device);
+                let first_device = self.config.first_user * self.config.devices_per_user.max(1);
+                let session = (device.checked_sub(first_device))
+                    .and_then(|i| self.config.stored_sessions.get_mut(i as usize))
+                    .and_then(Option::take);
                 self.started += 1;
                 self.spawn(
                     device,
                     Parked {
                         device: device_state,
-                        session: None,
+                        session,
                     },
                     pacing,
                 );

@@ -47,6 +47,9 @@ pub struct WorkerTask {
     pub endpoints: Endpoints,
     /// Time zero of the run (Unix ms): every worker's seconds line up on it.
     pub origin_unix_ms: i64,
+    /// Sessions signed in during setup, one per owned device in order; empty when devices
+    /// start without one (`device.session = "sign_in"`).
+    pub sessions: Vec<syncstorm_wire::client::Session>,
 }
 
 /// Coordinator → worker after the task.

@@ -102,6 +102,7 @@ fn fleet_config(plan: &RunPlan, task: &WorkerTask) -> Result<FleetConfig, Worker
         credential_tag: task.credential_tag.clone(),
         faults: plan.faults.clone(),
         start_permits: Arc::new(Semaphore::new(START_CONCURRENCY)),
+        stored_sessions: task.sessions.iter().cloned().map(Some).collect(),
     })
 }
 

@@ -18,6 +18,9 @@ pub struct DeviceKnobs {
     pub edit_debounce: Duration,
     /// Whether each device owns its connections or devices share a pool (the driver acts on it).
     pub connections: ConnectionModel,
+    /// Whether a device starts with a stored session (a phone used before) or signs in on its
+    /// first open (a fresh install).
+    pub session: SessionStart,
 }
 
 /// USAP authority check: attempts and the wait between them.
@@ -117,6 +120,16 @@ pub enum PulseSubscribe {
     #[default]
     UserSyncTokens,
     Tables,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStart {
+    /// Signed in during setup, unmeasured: opening the app refreshes when due, never signs in.
+    #[default]
+    Stored,
+    /// No session: the first open signs in with the password.
+    SignIn,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -241,6 +254,7 @@ impl Default for DeviceKnobs {
             pulse: PulseKnobs::default(),
             edit_debounce: Duration::from_secs(1),
             connections: ConnectionModel::Owned,
+            session: SessionStart::Stored,
         }
     }
 }

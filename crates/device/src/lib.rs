@@ -45,7 +45,7 @@ pub use event::{
 };
 pub use knobs::{
     ConnectionModel, DeviceKnobs, PullKnobs, PulseKnobs, PulseMode, PulseSubscribe, PushKnobs,
-    PushMode, RetryPolicy, SyncKnobs, SyncOrder, TierConcurrency, UsapKnobs,
+    PushMode, RetryPolicy, SessionStart, SyncKnobs, SyncOrder, TierConcurrency, UsapKnobs,
 };
 pub use machine::{Device, DeviceStats};
 pub use row::{Row, RowError, sync_push_body};

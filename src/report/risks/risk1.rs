@@ -45,7 +45,12 @@ pub fn assess(r: &RunResult) -> Finding {
         finding.summary = "the scenario made no token checks (no app opens or reconnects).".into();
         return finding;
     };
-    let opens_per_min = peak_per_minute(r, counter::APP_OPENS);
+    // The offered rate: open-model arrivals as scheduled (a device still busy signing in or
+    // queued when its open arrives handles it later), else the opens devices handled.
+    let opens_per_min = match peak_per_minute(r, crate::swarm::fleet::ARRIVALS) {
+        0 => peak_per_minute(r, counter::APP_OPENS),
+        arrivals => arrivals,
+    };
     let (pool_wait, pool_queue) = pool_peaks(r);
     let max_conn = db_max_connections(r);
     let peak_conn = max_of(&per_sample(r, |s| s.db_connections_total() as f64)) as u32;

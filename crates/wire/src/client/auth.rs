@@ -10,7 +10,7 @@ use crate::postgrest::ErrorKind;
 
 /// What a device keeps of a GoTrue session: the two tokens, the expiry and the user id (the
 /// `user` object of the token response is dropped to keep devices small).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Session {
     pub access_token: String,
     /// Rotating: each refresh returns a new one and the old one is refused after.
