@@ -26,7 +26,7 @@ const AUTH_POOL_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) struct Routes {
     /// Every public address: Auth, REST, Realtime behind the gate, and `/metrics`.
     pub public: Router,
-    /// The parent's private listener for the other workers: Auth and REST behind the gate.
+    /// The parent's private listeners for the other workers: Auth and REST behind the gate.
     pub internal: Option<Router>,
 }
 
@@ -41,10 +41,14 @@ pub(crate) async fn build(
         pools: Vec::new(),
     };
     let (services, internal) = match &shared.config.worker_link {
-        Some(link) => (
-            forward::router(Arc::new(Upstream::new(link.upstream))),
-            None,
-        ),
+        Some(link) => {
+            let upstream = Upstream::new(
+                link.upstream_http1,
+                link.upstream_h2,
+                forward::HTTP1_CONNECTIONS,
+            );
+            (forward::router(Arc::new(upstream)), None)
+        }
         None => {
             let (services, pools) = services(shared, database).await?;
             metrics.pools = pools;

@@ -195,7 +195,7 @@ async fn listen(
     shared: &Arc<Shared>,
     database: &Database,
     realtime: &Realtime,
-) -> Result<(Routes, Vec<TcpListener>, Option<TcpListener>, u16), StackError> {
+) -> Result<(Routes, Vec<TcpListener>, Option<Internal>, u16), StackError> {
     let own = &shared.config;
     let routes = routes::build(shared, database, realtime).await?;
     let listeners = bind_all(own).await?;
@@ -205,14 +205,41 @@ async fn listen(
     };
     let port = listeners[0].local_addr().map_err(bind_error)?.port();
     let internal = match routes.internal {
-        Some(_) => {
-            let addr = SocketAddr::new(own.hosts[0], 0);
-            let bound = TcpListener::bind(addr).await;
-            Some(bound.map_err(|source| StackError::Bind { addr, source })?)
-        }
+        Some(_) => Some(Internal::bind(own.hosts[0]).await?),
         None => None,
     };
     Ok((routes, listeners, internal, port))
+}
+
+/// The parent's private REST/Auth listeners the other workers forward to.
+struct Internal {
+    http1: TcpListener,
+    h2: TcpListener,
+}
+
+impl Internal {
+    async fn bind(host: std::net::IpAddr) -> Result<Internal, StackError> {
+        let addr = SocketAddr::new(host, 0);
+        let bind = || async {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| StackError::Bind { addr, source })
+        };
+        Ok(Internal {
+            http1: bind().await?,
+            h2: bind().await?,
+        })
+    }
+
+    fn addrs(&self) -> Result<(SocketAddr, SocketAddr), StackError> {
+        let addr = |l: &TcpListener| {
+            l.local_addr().map_err(|source| StackError::Bind {
+                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                source,
+            })
+        };
+        Ok((addr(&self.http1)?, addr(&self.h2)?))
+    }
 }
 
 /// The realtime cap counters of this process: mapped from the parent's file in a worker, a
@@ -254,17 +281,15 @@ impl CapCounters {
 
     fn parent_link<'a>(
         &'a self,
-        internal: &TcpListener,
+        internal: &Internal,
     ) -> Result<workers::ParentLink<'a>, StackError> {
         let file = self.file.as_ref().ok_or_else(|| {
             StackError::Config("only a multi-process stack's parent starts workers".into())
         })?;
-        let upstream = internal.local_addr().map_err(|source| StackError::Bind {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            source,
-        })?;
+        let (upstream_http1, upstream_h2) = internal.addrs()?;
         Ok(workers::ParentLink {
-            upstream,
+            upstream_http1,
+            upstream_h2,
             counters: &self.shared,
             counters_path: file.path(),
         })
@@ -420,11 +445,11 @@ fn spawn_server(
     tokio::spawn(async move { server.await })
 }
 
-/// Serves until cancelled, then stops the worker processes (the private listener they forward
-/// to keeps serving until they are gone), drains requests, closes pools and stops the cluster.
+/// Serves until cancelled, then stops the worker processes (the private listeners they forward
+/// to keep serving until they are gone), drains requests, closes pools and stops the cluster.
 async fn serve(
     listeners: Vec<TcpListener>,
-    internal: Option<TcpListener>,
+    internal: Option<Internal>,
     parts: Parts,
     cancel: CancellationToken,
 ) -> Result<(), StackError> {
@@ -440,11 +465,12 @@ async fn serve(
         .map(|listener| spawn_server(listener, &routes.public, &cancel))
         .collect();
     let internal_stop = CancellationToken::new();
-    if let (Some(listener), Some(router)) = (internal, &routes.internal) {
-        let serving =
-            crate::forward::serve_internal(listener, router.clone(), internal_stop.clone());
+    if let (Some(internal), Some(router)) = (internal, &routes.internal) {
+        servers.push(spawn_server(internal.http1, router, &internal_stop));
+        let h2 =
+            crate::forward::serve_internal_h2(internal.h2, router.clone(), internal_stop.clone());
         servers.push(tokio::spawn(async move {
-            serving.await;
+            h2.await;
             Ok(())
         }));
     }

@@ -23,9 +23,9 @@
 //!   from the total when it exits: no place leaks. (The only gap is a worker killed between
 //!   the two adjacent atomic updates of one connect, which can leave one place taken.)
 //! - **Pools, one each:** the parent alone owns the REST and Auth pools, sized by the plan,
-//!   and serves them on a private loopback listener too; workers 2..N forward `/rest/v1/*`
-//!   and `/auth/v1/*` there over keep-alive HTTP/1.1 ([`crate::forward`]), as Kong proxies to
-//!   the one PostgREST and the one GoTrue. So every request waits in one FIFO queue for one
+//!   and serves them on private loopback listeners too; workers 2..N forward `/rest/v1/*`
+//!   and `/auth/v1/*` there ([`crate::forward`]: keep-alive HTTP/1.1, overflow on one HTTP/2
+//!   connection), as Kong proxies to the one PostgREST and the one GoTrue. So every request waits in one FIFO queue for one
 //!   pool of the plan's size, and only the parent's `/metrics` exports pool gauges.
 
 use crate::config::StackConfig;
@@ -89,8 +89,10 @@ impl WorkerSpec {
 /// What ties a worker process to its parent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkerLink {
-    /// The parent's private REST/Auth listener, where this worker forwards those requests.
-    pub upstream: SocketAddr,
+    /// The parent's private REST/Auth listeners, where this worker forwards those requests:
+    /// HTTP/1.1 and HTTP/2 (see [`crate::forward`]).
+    pub upstream_http1: SocketAddr,
+    pub upstream_h2: SocketAddr,
     /// The realtime cap counters every worker maps.
     pub counters_path: PathBuf,
     /// This worker's slot among the counters (0-based; the parent is 0).
@@ -283,9 +285,10 @@ pub async fn lifeline_closed<R: tokio::io::AsyncRead + Unpin>(mut stdin: BufRead
     }
 }
 
-/// Where children reach the parent: its private REST/Auth listener and the cap counters.
+/// Where children reach the parent: its private REST/Auth listeners and the cap counters.
 pub(crate) struct ParentLink<'a> {
-    pub upstream: SocketAddr,
+    pub upstream_http1: SocketAddr,
+    pub upstream_h2: SocketAddr,
     pub counters: &'a SharedCounters,
     pub counters_path: &'a Path,
 }
@@ -312,7 +315,8 @@ pub(crate) async fn start_children(
     let spec_for = |slot: usize, hosts: &Vec<IpAddr>| WorkerSpec {
         plan: own.plan.clone(),
         link: WorkerLink {
-            upstream: parent.upstream,
+            upstream_http1: parent.upstream_http1,
+            upstream_h2: parent.upstream_h2,
             counters_path: parent.counters_path.to_path_buf(),
             slot,
         },
