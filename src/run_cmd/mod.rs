@@ -168,7 +168,7 @@ pub async fn execute(
     let workers = plan_budget::check(plan, &shape)?;
     let prepared = target::prepare(
         plan,
-        shape.sockets(),
+        shape.held_sockets(plan),
         args.database_url.clone(),
         &args.allow_hosts,
         &root,

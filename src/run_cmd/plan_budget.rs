@@ -19,6 +19,13 @@ impl Shape {
     pub fn sockets(&self) -> u64 {
         self.devices * (self.http_per_device + self.ws_per_device)
     }
+
+    /// Sockets the target holds at the peak: websockets beyond the plan's connection cap are
+    /// refused at the upgrade and closed, so they never occupy a server file.
+    pub fn held_sockets(&self, plan: &RunPlan) -> u64 {
+        let cap = u64::from(plan.target.plan.realtime.max_connections);
+        self.devices * self.http_per_device + (self.devices * self.ws_per_device).min(cap)
+    }
 }
 
 /// The shard's peak: all its devices when any phase is open-model (any device may be opened),
@@ -48,7 +55,7 @@ pub fn shape(plan: &RunPlan, shard: Shard) -> Shape {
 
 /// Checks the budget; on success returns the worker count to use.
 pub fn check(plan: &RunPlan, shape: &Shape) -> Result<u32, RunError> {
-    let (destinations, server_capacity) = super::target::expected(plan, shape.sockets());
+    let (destinations, server_capacity) = super::target::expected(plan, shape.held_sockets(plan));
     let fds_per_worker = budget::raise_fd_limit();
     let per_device = shape.http_per_device + shape.ws_per_device;
     let workers = match plan.run.workers {
@@ -76,5 +83,32 @@ pub fn check(plan: &RunPlan, shape: &Shape) -> Result<u32, RunError> {
                 lines.join("; ")
             )))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(cap: &str) -> RunPlan {
+        let text = format!(
+            "[scenario]\nname = \"t\"\n[target]\nkind = \"embedded\"\nplan = \"team\"\n\
+             plan_overrides = {{ \"realtime.max_connections\" = {cap} }}\n\
+             [population]\nusers = 50000\ndevices_per_user = 2\n\
+             [[phases]]\nname = \"hold\"\nduration = \"10s\"\ndevices = \"100%\"\n"
+        );
+        syncstorm_scenario::from_str_with("t.toml", &text, &[], &[]).unwrap()
+    }
+
+    #[test]
+    fn refused_websockets_hold_no_server_socket() {
+        let shape = Shape {
+            devices: 100_000,
+            http_per_device: 1,
+            ws_per_device: 1,
+        };
+        assert_eq!(shape.sockets(), 200_000);
+        assert_eq!(shape.held_sockets(&plan("10000")), 110_000);
+        assert_eq!(shape.held_sockets(&plan("500000")), 200_000);
     }
 }
