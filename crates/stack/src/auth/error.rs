@@ -71,7 +71,19 @@ impl IntoResponse for AuthError {
 
 impl From<deadpool_postgres::PoolError> for AuthError {
     fn from(err: deadpool_postgres::PoolError) -> Self {
-        AuthError::database(err)
+        match err {
+            // Expected under load and counted on /metrics (`syncstorm_pool_timeouts_total`);
+            // one log line per refused request would flood the log and cost the CPU it measures.
+            deadpool_postgres::PoolError::Timeout(_) => {
+                tracing::debug!("auth pool timeout");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "unexpected_failure",
+                    "Database error while processing the request",
+                )
+            }
+            other => AuthError::database(other),
+        }
     }
 }
 
