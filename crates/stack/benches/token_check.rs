@@ -8,7 +8,11 @@
 //! measured twice: straight at worker 1 (the parent, which owns the pool) and at worker 2,
 //! which forwards every request to the parent over loopback — the forwarding cost.
 //!
-//! `cargo bench -p syncstorm-stack --bench token_check [-- --concurrency 8 --seconds 10 --users 16 --rounds 3 --workers 2]`
+//! The stack's CPU per request (this process, which is worker 1, plus worker 2) is printed
+//! beside each REST rate: on a shared machine it is steadier than the rate. Worker 2 forwards
+//! over HTTP/1.1 while it has connections to spare; `--http1-connections 0` forces HTTP/2.
+//!
+//! `cargo bench -p syncstorm-stack --bench token_check [-- --concurrency 8 --seconds 10 --users 16 --rounds 3 --workers 2 --http1-connections 128]`
 //! Needs `wrk` and `pgbench` on PATH.
 
 use std::path::Path;
@@ -27,12 +31,17 @@ struct Options {
     rounds: usize,
     /// Stack processes; with 2 or more, REST is also measured through worker 2.
     workers: usize,
+    /// HTTP/1.1 connections worker 2 may forward on (0: every request over HTTP/2).
+    http1_connections: usize,
 }
 
 struct Figures {
     rate: f64,
     p99_ms: f64,
     errors: u64,
+    /// CPU (user + system) the stack's processes spent per request, microseconds: robust to
+    /// a shared machine's load, unlike the rate. NaN for pgbench.
+    cpu_us: f64,
 }
 
 #[tokio::main]
@@ -49,6 +58,7 @@ async fn main() {
     let mut config = StackConfig::new(SupabasePlan::preset("unlimited").unwrap());
     config.plan.rest_pool_size = opts.concurrency;
     config.workers = opts.workers;
+    config.forward_http1_connections = opts.http1_connections;
     config.worker_program = Some(env!("CARGO_BIN_EXE_stack-worker").into());
     let stack = Stack::start(config, CancellationToken::new())
         .await
@@ -96,6 +106,7 @@ fn parse_options() -> Options {
         users: 16,
         rounds: 3,
         workers: 2,
+        http1_connections: syncstorm_stack::forward::HTTP1_CONNECTIONS,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.windows(2) {
@@ -106,6 +117,7 @@ fn parse_options() -> Options {
             ("--users", Some(v)) => opts.users = v as usize,
             ("--rounds", Some(v)) => opts.rounds = (v as usize).max(1),
             ("--workers", Some(v)) => opts.workers = (v as usize).max(1),
+            ("--http1-connections", Some(v)) => opts.http1_connections = v as usize,
             _ => {}
         }
     }
@@ -163,6 +175,7 @@ fn run_wrk(
     lua.push_str("end\nrequest = function()\n  i = i % #reqs + 1\n  return reqs[i]\nend\n");
     let script = dir.join("token_check.lua");
     std::fs::write(&script, lua).unwrap();
+    let cpu_before = stack_cpu_micros();
     let out = Command::new("wrk")
         .args([
             "-t1",
@@ -175,8 +188,16 @@ fn run_wrk(
         .arg(url)
         .output()
         .expect("wrk runs");
+    let cpu = stack_cpu_micros() - cpu_before;
     let text = String::from_utf8_lossy(&out.stdout);
+    let requests = text
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse::<f64>().ok())
+        .unwrap_or(f64::NAN);
     Figures {
+        cpu_us: cpu as f64 / requests,
         rate: field(&text, "Requests/sec:").unwrap_or(0.0),
         p99_ms: text
             .lines()
@@ -243,6 +264,7 @@ fn run_pgbench(
     }
     let (p99_ms, errors) = pgbench_p99(dir);
     Figures {
+        cpu_us: f64::NAN,
         rate: text
             .lines()
             .find(|l| l.starts_with("tps ="))
@@ -279,10 +301,47 @@ fn pgbench_p99(dir: &Path) -> (f64, u64) {
     (hist.value_at_quantile(0.99) as f64 / 1000.0, failed)
 }
 
-/// The round with the median rate.
+/// CPU time (user + system) of this process, which serves as worker 1, and its
+/// `stack-worker` children, microseconds.
+fn stack_cpu_micros() -> u64 {
+    let me = std::process::id().to_string();
+    let mut ticks = 0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid … utime stime …`: fields after `) ` start at `state`.
+        let Some((head, tail)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let fields: Vec<&str> = tail.split_whitespace().collect();
+        let pid = head.split_whitespace().next().unwrap_or("");
+        let ours =
+            pid == me || (head.ends_with("(stack-worker") && fields.get(1) == Some(&me.as_str()));
+        if ours {
+            let field = |i: usize| {
+                fields
+                    .get(i)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            ticks += field(11) + field(12);
+        }
+    }
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    ticks * 1_000_000 / per_second
+}
+
+/// The round with the median rate, carrying the median CPU per request over all rounds.
 fn median(mut rounds: Vec<Figures>) -> Figures {
+    let mut cpu: Vec<f64> = rounds.iter().map(|f| f.cpu_us).collect();
+    cpu.sort_by(f64::total_cmp);
+    let cpu_us = cpu[cpu.len() / 2];
     rounds.sort_by(|a, b| a.rate.total_cmp(&b.rate));
-    rounds.swap_remove(rounds.len() / 2)
+    let mut middle = rounds.swap_remove(rounds.len() / 2);
+    middle.cpu_us = cpu_us;
+    middle
 }
 
 fn field(text: &str, label: &str) -> Option<f64> {
@@ -308,34 +367,35 @@ fn wrk_ms(v: &str) -> f64 {
 fn report(opts: &Options, rest: &Figures, sql: &Figures, forwarded: Option<&Figures>) {
     let ratio = rest.rate / sql.rate;
     println!(
-        "token check, {} users, concurrency {}, {} rounds of {} s (REST pool = {} connections); median rounds:",
+        "token check, {} users, concurrency {}, {} rounds of {} s (REST pool = {} connections); median rounds (CPU: median over rounds):",
         opts.users, opts.concurrency, opts.rounds, opts.seconds, opts.concurrency
     );
-    println!(
-        "{:<34} {:>12} {:>10} {:>8}",
-        "", "req/s", "p99 ms", "errors"
-    );
-    println!(
-        "{:<34} {:>12.0} {:>10.2} {:>8}",
-        "REST /rest/v1/user_sync_tokens", rest.rate, rest.p99_ms, rest.errors
-    );
-    if let Some(f) = forwarded {
+    let row = |name: &str, f: &Figures| {
         println!(
-            "{:<34} {:>12.0} {:>10.2} {:>8}",
-            "REST through worker 2 (forwarded)", f.rate, f.p99_ms, f.errors
-        );
+            "{name:<34} {:>10.0} {:>10.2} {:>8} {:>16.0}",
+            f.rate, f.p99_ms, f.errors, f.cpu_us
+        )
+    };
+    println!(
+        "{:<34} {:>10} {:>10} {:>8} {:>16}",
+        "", "req/s", "p99 ms", "errors", "stack CPU us/req"
+    );
+    row("REST /rest/v1/user_sync_tokens", rest);
+    if let Some(f) = forwarded {
+        row("REST through worker 2 (forwarded)", f);
     }
-    println!(
-        "{:<34} {:>12.0} {:>10.2} {:>8}",
-        "pgbench, same SQL as authenticator", sql.rate, sql.p99_ms, sql.errors
-    );
+    row("pgbench, same SQL as authenticator", sql);
     if let Some(f) = forwarded {
-        let per_request_us = (1e6 / f.rate - 1e6 / rest.rate) * f64::from(opts.concurrency);
+        let transport = match opts.http1_connections {
+            0 => "HTTP/2",
+            _ => "HTTP/1.1",
+        };
         println!(
-            "forwarding through worker 2: {:.2} x worker 1's rate, p99 {:+.2} ms, ~{per_request_us:.0} us more per request at concurrency {}",
+            "forwarding through worker 2 over {transport}: {:+.0} us of stack CPU per request ({:.2} x), {:.2} x worker 1's rate, p99 {:+.2} ms",
+            f.cpu_us - rest.cpu_us,
+            f.cpu_us / rest.cpu_us,
             f.rate / rest.rate,
             f.p99_ms - rest.p99_ms,
-            opts.concurrency
         );
     }
     println!(

@@ -51,6 +51,9 @@ pub struct StackConfig {
     pub worker_program: Option<PathBuf>,
     /// Sign the API keys as of this Unix time (workers reuse the parent's); default now.
     pub keys_issued_at: Option<i64>,
+    /// HTTP/1.1 connections each worker process 2..N may hold to the first for forwarding
+    /// REST and Auth; requests beyond share one HTTP/2 connection (0 sends all over HTTP/2).
+    pub forward_http1_connections: usize,
     /// Set in worker processes 2..N only: forward REST and Auth to the parent and count the
     /// realtime caps in its counters (see [`crate::workers`]).
     pub worker_link: Option<crate::workers::WorkerLink>,
@@ -73,6 +76,7 @@ impl StackConfig {
             workers: 1,
             worker_program: None,
             keys_issued_at: None,
+            forward_http1_connections: crate::forward::HTTP1_CONNECTIONS,
             worker_link: None,
         }
     }

@@ -45,7 +45,7 @@ pub(crate) async fn build(
             let upstream = Upstream::new(
                 link.upstream_http1,
                 link.upstream_h2,
-                forward::HTTP1_CONNECTIONS,
+                link.http1_connections,
             );
             (forward::router(Arc::new(upstream)), None)
         }

@@ -97,6 +97,8 @@ pub struct WorkerLink {
     pub counters_path: PathBuf,
     /// This worker's slot among the counters (0-based; the parent is 0).
     pub slot: usize,
+    /// HTTP/1.1 connections it may hold to the parent; the overflow goes over HTTP/2.
+    pub http1_connections: usize,
 }
 
 /// The addresses each worker listens on: `hosts` dealt round-robin, first extended with further
@@ -319,6 +321,7 @@ pub(crate) async fn start_children(
             upstream_h2: parent.upstream_h2,
             counters_path: parent.counters_path.to_path_buf(),
             slot,
+            http1_connections: own.forward_http1_connections,
         },
         hosts: hosts.clone(),
         port,

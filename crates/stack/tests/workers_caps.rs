@@ -13,7 +13,7 @@ use workers_support::{metric, metrics_when, two_workers, websocket};
 
 #[tokio::test]
 async fn the_connection_cap_counts_sockets_on_every_worker() {
-    let stack = two_workers(|plan| plan.realtime.max_connections = 5).await;
+    let stack = two_workers(|c| c.plan.realtime.max_connections = 5).await;
     let one = websocket(&stack.worker_urls[0], &stack.anon_key);
     let two = websocket(&stack.worker_urls[1], &stack.anon_key);
     let mut on_one = Vec::new();
@@ -95,7 +95,7 @@ where
 
 #[tokio::test]
 async fn joins_per_second_are_counted_across_workers() {
-    let stack = two_workers(|plan| plan.realtime.joins_per_second = 3).await;
+    let stack = two_workers(|c| c.plan.realtime.joins_per_second = 3).await;
     let urls = [
         websocket(&stack.worker_urls[0], &stack.anon_key),
         websocket(&stack.worker_urls[1], &stack.anon_key),
@@ -150,7 +150,7 @@ fn worker_child() -> i32 {
 
 #[tokio::test]
 async fn a_killed_workers_places_are_given_back() {
-    let stack = two_workers(|plan| plan.realtime.max_connections = 2).await;
+    let stack = two_workers(|c| c.plan.realtime.max_connections = 2).await;
     let one = websocket(&stack.worker_urls[0], &stack.anon_key);
     let two = websocket(&stack.worker_urls[1], &stack.anon_key);
     let _held = [

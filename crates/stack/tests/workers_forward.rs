@@ -41,6 +41,16 @@ async fn sign_up(http: &Client, stack: &RunningStack, password: &str) -> (String
 #[tokio::test]
 async fn worker_two_answers_rest_and_auth_exactly_as_worker_one() {
     let stack = two_workers(|_| {}).await;
+    same_answers_on_both_workers(stack).await;
+}
+
+#[tokio::test]
+async fn worker_two_answers_the_same_when_every_request_goes_over_http2() {
+    let stack = two_workers(|c| c.forward_http1_connections = 0).await;
+    same_answers_on_both_workers(stack).await;
+}
+
+async fn same_answers_on_both_workers(stack: RunningStack) {
     let http = Client::new();
     let anon = |method: Method, path: &str| {
         let (http, key, path) = (http.clone(), stack.anon_key.clone(), path.to_string());
@@ -120,10 +130,20 @@ async fn worker_two_answers_rest_and_auth_exactly_as_worker_one() {
 
 #[tokio::test]
 async fn requests_through_both_workers_queue_on_one_rest_pool() {
+    one_pool_queue(syncstorm_stack::forward::HTTP1_CONNECTIONS).await;
+}
+
+#[tokio::test]
+async fn requests_forwarded_over_http2_queue_on_the_same_pool() {
+    one_pool_queue(0).await;
+}
+
+async fn one_pool_queue(http1_connections: usize) {
     let timeout = Duration::from_secs(2);
-    let stack = two_workers(|plan| {
-        plan.rest_pool_size = 1;
-        plan.rest_pool_timeout = timeout;
+    let stack = two_workers(|c| {
+        c.plan.rest_pool_size = 1;
+        c.plan.rest_pool_timeout = timeout;
+        c.forward_http1_connections = http1_connections;
     })
     .await;
     let http = Client::new();

@@ -9,13 +9,12 @@ use syncstorm_plans::SupabasePlan;
 use syncstorm_stack::{RunningStack, Stack, StackConfig};
 use tokio_util::sync::CancellationToken;
 
-/// A stack of two processes on the `unlimited` plan that `tweak` adjusts first.
-pub async fn two_workers(tweak: impl FnOnce(&mut SupabasePlan)) -> RunningStack {
-    let mut plan = SupabasePlan::preset("unlimited").unwrap();
-    tweak(&mut plan);
-    let mut config = StackConfig::new(plan);
+/// A stack of two processes on the `unlimited` plan whose configuration `tweak` adjusts.
+pub async fn two_workers(tweak: impl FnOnce(&mut StackConfig)) -> RunningStack {
+    let mut config = StackConfig::new(SupabasePlan::preset("unlimited").unwrap());
     config.workers = 2;
     config.worker_program = Some(PathBuf::from(env!("CARGO_BIN_EXE_stack-worker")));
+    tweak(&mut config);
     let stack = Stack::start_for_tests(config, CancellationToken::new())
         .await
         .expect("a two-worker stack starts");
