@@ -73,6 +73,7 @@ pub fn check(plan: &RunPlan, shape: &Shape) -> Result<u32, RunError> {
         ws_destinations: destinations,
         server_capacity,
         same_destination: true,
+        ws_cap: Some(u64::from(plan.target.plan.realtime.max_connections)),
     };
     match budget::check(&input) {
         Ok(_) => Ok(workers.clamp(1, u64::from(u32::MAX)) as u32),

@@ -37,6 +37,10 @@ pub struct BudgetInput {
     /// HTTP and websockets go to the same address:port (one API origin, like Supabase's),
     /// so they draw on the same ephemeral ports.
     pub same_destination: bool,
+    /// Websockets the target keeps at most (the plan's connection cap): upgrades beyond it are
+    /// refused and closed, so they take no lasting port or server file. The harness's own
+    /// files are still counted for every device (a refused device retries).
+    pub ws_cap: Option<u64>,
 }
 
 /// One thing that is short, with the numbers and the fix.
@@ -138,7 +142,9 @@ pub fn check(input: &BudgetInput) -> Result<Budget, Vec<Shortfall>> {
     let sockets = input.devices * per_device;
     let fds_available = input.workers * usable_fds(input.fds_per_worker);
     let http_connections = input.devices * input.http_per_device;
-    let ws_connections = input.devices * input.ws_per_device;
+    let ws_connections =
+        (input.devices * input.ws_per_device).min(input.ws_cap.unwrap_or(u64::MAX));
+    let held = http_connections + ws_connections;
     let mut short = Vec::new();
     if sockets > fds_available {
         short.push(Shortfall::Fds {
@@ -151,7 +157,7 @@ pub fn check(input: &BudgetInput) -> Result<Budget, Vec<Shortfall>> {
     }
     let ports = input.ephemeral_ports.max(1);
     let kinds = if input.same_destination {
-        vec![("HTTP and websocket", sockets, input.http_destinations)]
+        vec![("HTTP and websocket", held, input.http_destinations)]
     } else {
         vec![
             ("HTTP", http_connections, input.http_destinations),
@@ -169,9 +175,9 @@ pub fn check(input: &BudgetInput) -> Result<Budget, Vec<Shortfall>> {
             });
         }
     }
-    if let Some(capacity) = input.server_capacity.filter(|c| sockets > *c) {
+    if let Some(capacity) = input.server_capacity.filter(|c| held > *c) {
         short.push(Shortfall::Server {
-            connections: sockets,
+            connections: held,
             capacity,
         });
     }
@@ -254,6 +260,7 @@ mod tests {
             ws_destinations: 4,
             server_capacity: None,
             same_destination: false,
+            ws_cap: None,
         }
     }
 
@@ -311,6 +318,21 @@ mod tests {
         );
         shared.http_destinations = 2;
         assert_eq!(check(&shared).unwrap().sockets, 40_000);
+    }
+
+    #[test]
+    fn websockets_beyond_the_plan_cap_take_no_ports_or_server_files() {
+        let mut capped = input(100_000, 11);
+        capped.same_destination = true;
+        capped.http_destinations = 4;
+        capped.server_capacity = Some(120_000);
+        assert_eq!(
+            check(&capped).unwrap_err().len(),
+            2,
+            "200k sockets: ports and server"
+        );
+        capped.ws_cap = Some(10_000);
+        assert!(check(&capped).is_ok(), "100k HTTP + 10k websockets fit");
     }
 
     #[test]
