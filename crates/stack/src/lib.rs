@@ -15,6 +15,7 @@ pub mod auth;
 pub mod config;
 pub mod forward;
 pub mod keys;
+mod links;
 pub mod pool;
 pub mod postgres;
 pub mod realtime;

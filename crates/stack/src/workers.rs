@@ -25,8 +25,9 @@
 //! - **Pools, one each:** the parent alone owns the REST and Auth pools, sized by the plan,
 //!   and serves them on private loopback listeners too; workers 2..N forward `/rest/v1/*`
 //!   and `/auth/v1/*` there ([`crate::forward`]: keep-alive HTTP/1.1, overflow on one HTTP/2
-//!   connection), as Kong proxies to the one PostgREST and the one GoTrue. So every request waits in one FIFO queue for one
-//!   pool of the plan's size, and only the parent's `/metrics` exports pool gauges.
+//!   connection), as Kong proxies to the one PostgREST and the one GoTrue. So every request
+//!   waits in one FIFO queue for one pool of the plan's size, and only the parent's
+//!   `/metrics` exports pool gauges.
 
 use crate::config::StackConfig;
 use crate::realtime::region::SharedCounters;
