@@ -482,7 +482,7 @@ impl<M: Metrics> DeviceLoop<M> {
                 self.metrics.latency(done.op, done.took);
                 self.requests.jwt = Arc::from(session.access_token.as_str());
                 if let Some(pulse) = &self.pulse {
-                    pulse.client.set_access_token(session.access_token.clone());
+                    pulse.client.set_access_token(self.requests.jwt.clone());
                 }
                 self.refresh_due_ms =
                     session::refresh_due_ms(&session, &self.clock, self.config.refresh_margin);
@@ -512,7 +512,7 @@ impl<M: Metrics> DeviceLoop<M> {
             options: &self.config.realtime,
             subscribe: self.device.knobs().pulse.subscribe,
             user_id: &self.session.user_id,
-            access_token: &self.session.access_token,
+            access_token: self.requests.jwt.clone(),
             online: self.requests.online.clone(),
             cancel: &self.cancel,
         });

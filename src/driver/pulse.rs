@@ -46,7 +46,8 @@ pub(crate) struct OpenArgs<'a> {
     pub options: &'a RealtimeOptions,
     pub subscribe: PulseSubscribe,
     pub user_id: &'a str,
-    pub access_token: &'a str,
+    /// The device's own copy, shared with the socket task.
+    pub access_token: std::sync::Arc<str>,
     pub online: watch::Receiver<bool>,
     pub cancel: &'a CancellationToken,
 }
@@ -57,7 +58,7 @@ impl PulseSocket {
             args.endpoint.clone(),
             args.options.clone(),
             subscription(args.subscribe, args.user_id),
-            args.access_token.to_owned(),
+            args.access_token,
             args.online,
             args.cancel,
         );

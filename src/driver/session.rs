@@ -38,8 +38,10 @@ pub(crate) async fn sign_in<M: Metrics>(
             _ = online.wait_for(|up| *up) => {}
             _ = cancel.cancelled() => return None,
         }
+        // Boxed: the request's future lives only while signing in, and inline it would
+        // size the device's task for its whole life.
         let done = tokio::select! {
-            done = password_grant(auth.clone(), credentials.clone()) => done,
+            done = Box::pin(password_grant(auth.clone(), credentials.clone())) => done,
             _ = cancel.cancelled() => return None,
         };
         match done.result {

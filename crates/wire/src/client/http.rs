@@ -31,6 +31,8 @@ struct EndpointParts {
     https: bool,
     /// `host[:port]` as the `Host` header carries it.
     authority: String,
+    /// The base URL's path, without a trailing slash (empty for a project URL).
+    prefix: String,
     host: String,
     port: u16,
     /// The socket address when the host is an IP literal (no lookup per connection).
@@ -75,11 +77,13 @@ impl Endpoint {
             .parse::<IpAddr>()
             .ok()
             .map(|ip| SocketAddr::new(ip, port));
+        let prefix = parsed.path().trim_end_matches('/').to_owned();
         Endpoint(Arc::new(EndpointParts {
             base: base.to_owned(),
             api_key: api_key.to_owned(),
             https: parsed.scheme() == "https",
             authority,
+            prefix,
             host,
             port,
             addr,
@@ -108,6 +112,11 @@ impl Endpoint {
 
     pub(crate) fn authority(&self) -> &str {
         &self.0.authority
+    }
+
+    /// The base URL's path (requests' paths are appended to it).
+    pub(crate) fn path_prefix(&self) -> &str {
+        &self.0.prefix
     }
 
     /// Where to connect: the literal address, or the first one the resolver gives.
@@ -289,8 +298,11 @@ impl HttpClient {
             Via::Pool(pool) if !endpoint.is_https() => {
                 pool.exchange(endpoint, &request, read).await
             }
-            Via::Pool(pool) => via_reqwest(pool.reqwest()?, endpoint, request, read).await,
-            Via::Reqwest(client) => via_reqwest(client, endpoint, request, read).await,
+            // Boxed: reqwest's futures are large and this path is not the hot one.
+            Via::Pool(pool) => {
+                Box::pin(via_reqwest(pool.reqwest()?, endpoint, request, read)).await
+            }
+            Via::Reqwest(client) => Box::pin(via_reqwest(client, endpoint, request, read)).await,
         }
     }
 }
@@ -338,7 +350,9 @@ mod tests {
     fn endpoints_validate_and_move_between_addresses() {
         let e = Endpoint::new("http://127.0.0.1:5432/", "key").unwrap();
         assert_eq!(e.base_url(), "http://127.0.0.1:5432");
-        assert_eq!(e.authority(), "127.0.0.1:5432");
+        assert_eq!((e.authority(), e.path_prefix()), ("127.0.0.1:5432", ""));
+        let prefixed = Endpoint::new("http://127.0.0.1:5432/project/", "key").unwrap();
+        assert_eq!(prefixed.path_prefix(), "/project");
         let moved = e.with_ip("127.0.0.7".parse().unwrap());
         assert_eq!(moved.url("/rest/v1/x"), "http://127.0.0.7:5432/rest/v1/x");
         assert_eq!(moved.0.addr, Some("127.0.0.7:5432".parse().unwrap()));

@@ -4,7 +4,7 @@
 //!
 //! HTTP: our own small HTTP/1.1 client for `http://` targets (see `http`), reqwest for
 //! `https://`. Memory: with the per-device connection model each device owns a pool of
-//! ~100 bytes plus its idle keep-alive connection (socket + a buffer of at most 4 KiB);
+//! ~100 bytes plus its idle keep-alive connection (a socket; buffers are freed while idle);
 //! `cargo bench --bench device_memory` measures the whole device.
 
 mod auth;
@@ -14,6 +14,7 @@ mod http1;
 mod pool;
 mod realtime;
 mod realtime_socket;
+mod realtime_upgrade;
 mod rest;
 
 pub use auth::{AuthClient, Session};

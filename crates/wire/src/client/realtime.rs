@@ -8,6 +8,7 @@
 //! (connected, joined, disconnected…) **wait** for room.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
@@ -146,11 +147,13 @@ pub enum RealtimeEvent {
 /// its device; [`RealtimeClient::leave`] ends it politely.
 #[derive(Debug)]
 pub struct RealtimeClient {
-    /// The latest access token; the task pushes each new one to the joined channel.
-    token: watch::Sender<String>,
+    /// The latest access token (shared with the device's copy, not copied per socket); the
+    /// task pushes each new one to the joined channel.
+    token: watch::Sender<Arc<str>>,
     /// Ends the task (it sends `phx_leave` and closes the socket first).
     stop: CancellationToken,
-    events: mpsc::Receiver<RealtimeEvent>,
+    /// Boxed: a channel reserves room for 32 messages up front, 56 bytes each unboxed.
+    events: mpsc::Receiver<Box<RealtimeEvent>>,
     task: AbortOnDropHandle<()>,
 }
 
@@ -159,7 +162,7 @@ pub(crate) struct SocketSetup {
     pub endpoint: Endpoint,
     pub options: RealtimeOptions,
     pub subscription: Subscription,
-    pub token: watch::Receiver<String>,
+    pub token: watch::Receiver<Arc<str>>,
     /// `true` while the network is up; the task closes its socket while it is `false`.
     pub online: watch::Receiver<bool>,
     /// The device's cancellation, or [`RealtimeClient::leave`].
@@ -173,11 +176,11 @@ impl RealtimeClient {
         endpoint: Endpoint,
         options: RealtimeOptions,
         subscription: Subscription,
-        access_token: String,
+        access_token: impl Into<Arc<str>>,
         online: watch::Receiver<bool>,
         cancel: &CancellationToken,
     ) -> RealtimeClient {
-        let (token_tx, token_rx) = watch::channel(access_token);
+        let (token_tx, token_rx) = watch::channel(access_token.into());
         let (event_tx, event_rx) = mpsc::channel(options.events_capacity.max(1));
         let stop = cancel.child_token();
         let setup = SocketSetup {
@@ -200,13 +203,13 @@ impl RealtimeClient {
 
     /// The next event; `None` once the task has ended.
     pub async fn next_event(&mut self) -> Option<RealtimeEvent> {
-        self.events.recv().await
+        self.events.recv().await.map(|event| *event)
     }
 
     /// Hands a refreshed token to the socket without waiting: pushed as `access_token` to the
     /// joined channel, and used for every later join.
-    pub fn set_access_token(&self, token: String) {
-        self.token.send_replace(token);
+    pub fn set_access_token(&self, token: impl Into<Arc<str>>) {
+        self.token.send_replace(token.into());
     }
 
     /// Leaves the channel, closes the socket and waits for the task to end.

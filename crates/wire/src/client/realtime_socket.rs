@@ -5,11 +5,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 
 use super::ClientError;
@@ -18,7 +15,7 @@ use super::rest::parse_iso_millis;
 use crate::phoenix::{self, JoinConfig, JoinPayload, Message, ReplyPayload, ReplyStatus, event};
 use crate::postgrest::ErrorKind;
 
-type Socket = WebSocketStream<TcpStream>;
+use super::realtime_upgrade::{Socket, connect};
 
 /// How a connected session ended.
 enum Ended {
@@ -31,7 +28,7 @@ enum Ended {
 
 /// Sends events to the device with the channel's policy (see the module docs of `realtime`).
 struct Delivery {
-    tx: mpsc::Sender<RealtimeEvent>,
+    tx: mpsc::Sender<Box<RealtimeEvent>>,
     dropped: u32,
 }
 
@@ -44,7 +41,7 @@ impl Delivery {
             received_ms,
             dropped_before: self.dropped,
         };
-        match self.tx.try_send(event) {
+        match self.tx.try_send(Box::new(event)) {
             Ok(()) => {
                 self.dropped = 0;
                 true
@@ -60,13 +57,13 @@ impl Delivery {
     /// Waits for room. `false` once the device is gone or the task is cancelled.
     async fn lifecycle(&self, event: RealtimeEvent, setup: &SocketSetup) -> bool {
         tokio::select! {
-            sent = self.tx.send(event) => sent.is_ok(),
+            sent = self.tx.send(Box::new(event)) => sent.is_ok(),
             _ = setup.cancel.cancelled() => false,
         }
     }
 }
 
-pub(crate) async fn run(mut setup: SocketSetup, events: mpsc::Sender<RealtimeEvent>) {
+pub(crate) async fn run(mut setup: SocketSetup, events: mpsc::Sender<Box<RealtimeEvent>>) {
     let mut delivery = Delivery {
         tx: events,
         dropped: 0,
@@ -76,7 +73,7 @@ pub(crate) async fn run(mut setup: SocketSetup, events: mpsc::Sender<RealtimeEve
         if !wait_until_online(&mut setup).await {
             return;
         }
-        let (error, joined) = match session(&mut setup, &mut delivery).await {
+        let (error, joined) = match serve(&mut setup, &mut delivery).await {
             Ended::Stop => return,
             Ended::Lost { error, joined } => (error, joined),
         };
@@ -120,24 +117,24 @@ async fn backoff(setup: &SocketSetup, failures: u32) -> bool {
     }
 }
 
-/// One connection: connect, join, then serve until it is lost or told to stop.
-async fn session(setup: &mut SocketSetup, delivery: &mut Delivery) -> Ended {
+/// One connection: connect and join; the joined socket is then served by [`serve`].
+async fn open(setup: &mut SocketSetup, delivery: &mut Delivery) -> Result<(Socket, Refs), Ended> {
     let started = Instant::now();
     let connecting = tokio::time::timeout(setup.options.connect_timeout, connect(setup));
     let mut socket = tokio::select! {
         result = connecting => match result {
             Ok(Ok(socket)) => socket,
-            Ok(Err(error)) => return Ended::Lost { error, joined: false },
-            Err(_) => return lost(ErrorKind::Timeout, "websocket connect timed out", false),
+            Ok(Err(error)) => return Err(Ended::Lost { error, joined: false }),
+            Err(_) => return Err(lost(ErrorKind::Timeout, "websocket connect timed out", false)),
         },
-        _ = setup.cancel.cancelled() => return Ended::Stop,
-        _ = until_offline(setup.online.clone()) => return offline(false),
+        _ = setup.cancel.cancelled() => return Err(Ended::Stop),
+        _ = until_offline(setup.online.clone()) => return Err(offline(false)),
     };
     let connected = RealtimeEvent::Connected {
         took: started.elapsed(),
     };
     if !delivery.lifecycle(connected, setup).await {
-        return Ended::Stop;
+        return Err(Ended::Stop);
     }
     let mut refs = Refs::default();
     match join(setup, &mut socket, &mut refs).await {
@@ -146,8 +143,9 @@ async fn session(setup: &mut SocketSetup, delivery: &mut Delivery) -> Ended {
                 .lifecycle(RealtimeEvent::Joined { took }, setup)
                 .await
             {
-                return Ended::Stop;
+                return Err(Ended::Stop);
             }
+            Ok((socket, refs))
         }
         Err(JoinFailed::Refused(reason)) => {
             let _ = socket.close(None).await;
@@ -156,16 +154,15 @@ async fn session(setup: &mut SocketSetup, delivery: &mut Delivery) -> Ended {
                 .lifecycle(RealtimeEvent::JoinRefused { reason }, setup)
                 .await
             {
-                return Ended::Stop;
+                return Err(Ended::Stop);
             }
-            return Ended::Lost {
+            Err(Ended::Lost {
                 error,
                 joined: false,
-            };
+            })
         }
-        Err(JoinFailed::Lost(ended)) => return ended,
+        Err(JoinFailed::Lost(ended)) => Err(ended),
     }
-    serve(setup, delivery, socket, refs).await
 }
 
 /// Message refs of one socket: the join's, and a counter for the rest.
@@ -203,7 +200,7 @@ async fn join(
             presence: Some(json!({"enabled": false, "key": ""})),
             private: false,
         },
-        access_token: Some(setup.token.borrow_and_update().clone()),
+        access_token: Some(setup.token.borrow_and_update().to_string()),
     };
     let message = Message::new(&setup.subscription.topic, event::JOIN, json!(payload))
         .with_refs(Some(refs.join.clone()), Some(refs.join.clone()));
@@ -246,13 +243,15 @@ enum Wake {
     Frame(Option<Result<WsMessage, tungstenite::Error>>),
 }
 
-/// The joined channel: heartbeats, token pushes, changes, until lost or stopped.
-async fn serve(
-    setup: &mut SocketSetup,
-    delivery: &mut Delivery,
-    mut socket: Socket,
-    mut refs: Refs,
-) -> Ended {
+/// One connection: opened and joined, then heartbeats, token pushes and changes until it is
+/// lost or stopped.
+async fn serve(setup: &mut SocketSetup, delivery: &mut Delivery) -> Ended {
+    // Opening is boxed: it is short-lived, and inline it would size the task for its life.
+    // The socket is opened here, not passed in, so that it is stored once in this future.
+    let (mut socket, mut refs) = match Box::pin(open(setup, delivery)).await {
+        Ok(opened) => opened,
+        Err(ended) => return ended,
+    };
     let period = setup.options.heartbeat_interval;
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -275,7 +274,7 @@ async fn serve(
             }
             Wake::Offline => return offline(true),
             Wake::Token => {
-                let payload = json!({"access_token": *setup.token.borrow_and_update()});
+                let payload = json!({"access_token": &**setup.token.borrow_and_update()});
                 Message::new(&setup.subscription.topic, event::ACCESS_TOKEN, payload)
                     .with_refs(Some(refs.join.clone()), Some(refs.next()))
             }
@@ -357,7 +356,7 @@ fn system_message(payload: &serde_json::Value, delivery: &mut Delivery) -> Optio
     if ok && message == phoenix::reason::SUBSCRIBED {
         // Lifecycle events normally wait for room; this one is only informative, so a full
         // channel drops it rather than stall the socket.
-        let _ = delivery.tx.try_send(RealtimeEvent::Subscribed);
+        let _ = delivery.tx.try_send(Box::new(RealtimeEvent::Subscribed));
     } else if !ok {
         tracing::debug!(message, "realtime system error");
     }
@@ -388,74 +387,6 @@ async fn leave(socket: &mut Socket, setup: &SocketSetup, refs: &mut Refs) -> End
         .await;
     let _ = socket.close(None).await;
     Ended::Stop
-}
-
-/// Opens the TCP connection (bound to the device's source address if any) and upgrades it.
-async fn connect(setup: &SocketSetup) -> Result<Socket, ClientError> {
-    let url = setup.endpoint.realtime_url(setup.options.vsn);
-    if url.starts_with("wss://") {
-        return Err(ClientError::new(
-            ErrorKind::Connect,
-            "wss:// needs TLS, which this build of syncstorm does not include",
-        ));
-    }
-    let parsed =
-        url::Url::parse(&url).map_err(|e| ClientError::new(ErrorKind::Connect, e.to_string()))?;
-    let host = parsed.host_str().unwrap_or_default();
-    let port = parsed.port_or_known_default().unwrap_or(80);
-    let address = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| ClientError::from_io(&e))?
-        .next()
-        .ok_or_else(|| ClientError::new(ErrorKind::Connect, format!("{host} has no address")))?;
-    let tcp = if address.is_ipv4() {
-        TcpSocket::new_v4()
-    } else {
-        TcpSocket::new_v6()
-    }
-    .map_err(|e| ClientError::from_io(&e))?;
-    if let Some(ip) = setup.options.local_address {
-        tcp.bind((ip, 0).into())
-            .map_err(|e| ClientError::from_io(&e))?;
-    }
-    let stream = tcp
-        .connect(address)
-        .await
-        .map_err(|e| ClientError::from_io(&e))?;
-    stream
-        .set_nodelay(true)
-        .map_err(|e| ClientError::from_io(&e))?;
-    let (socket, _response) =
-        tokio_tungstenite::client_async_with_config(url, stream, Some(lean_config()))
-            .await
-            .map_err(|e| upgrade_error(&e))?;
-    Ok(socket)
-}
-
-/// Small buffers: tungstenite reserves `read_buffer_size` per socket up front (128 KiB by
-/// default), far over the per-device budget; Phoenix frames on this path are ~1 KiB.
-fn lean_config() -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(1024)
-        .write_buffer_size(0)
-        .max_write_buffer_size(1 << 20)
-}
-
-fn upgrade_error(e: &tungstenite::Error) -> ClientError {
-    match e {
-        // Realtime refuses an upgrade with 403 and an empty body for limits and bad JWTs alike.
-        tungstenite::Error::Http(response) => {
-            let status = response.status().as_u16();
-            ClientError {
-                kind: ErrorKind::from_http(status, None),
-                status: Some(status),
-                code: None,
-                message: "websocket upgrade refused".into(),
-            }
-        }
-        tungstenite::Error::Io(io) => ClientError::from_io(io),
-        other => ClientError::new(ErrorKind::Connect, other.to_string()),
-    }
 }
 
 fn join_refusal_kind(reason: &str) -> ErrorKind {

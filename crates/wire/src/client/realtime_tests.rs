@@ -93,7 +93,7 @@ async fn start(
         endpoint,
         options(vsn, heartbeat),
         Subscription::sync_token("u1"),
-        "jwt-1".into(),
+        "jwt-1",
         online_rx,
         &CancellationToken::new(),
     );
@@ -159,7 +159,7 @@ async fn joins_delivers_changes_pushes_tokens_and_heartbeats() {
             other => panic!("expected a change, got {other:?}"),
         }
 
-        client.set_access_token("jwt-2".into());
+        client.set_access_token("jwt-2");
         let (mut saw_token, mut heartbeats) = (false, 0);
         while !saw_token || heartbeats < 1 {
             let m = read(&mut peer, vsn).await;
@@ -196,7 +196,7 @@ async fn reconnects_after_a_close_and_after_an_outage_with_the_latest_token() {
         expect_disconnect(next(&mut client).await).kind,
         ErrorKind::WsClosed
     );
-    client.set_access_token("jwt-3".into());
+    client.set_access_token("jwt-3");
     let mut peer = accept(&listener).await;
     assert_eq!(
         accept_join(&mut peer, vsn).await.payload["access_token"],
