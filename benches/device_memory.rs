@@ -2,14 +2,19 @@
 //!
 //! `cargo bench --bench device_memory` (devices: `SYNCSTORM_BENCH_DEVICES`, default 2000).
 //! The stack runs in a child process (this binary again), so only the harness is measured.
-//! Measures the process's resident set (`/proc/self/statm`) before and after:
-//! 1. one `reqwest::Client` per device (the per-device connection model's pool, unused);
+//! Measures the process's resident set (`/proc/self/statm`) and its live heap (a counting
+//! allocator, with the live allocations by size class to show where the bytes are) before
+//! and after:
+//! 1. one `HttpClient` per device (the per-device connection model's pool, unused);
 //! 2. whole devices — state machine, driver task, session, HTTP client with its keep-alive
 //!    connection, realtime socket task joined and subscribed — idle after their first sync,
 //!    in both connection models.
 //!
 //! Kernel socket buffers are not in the resident set (≈4.5 KiB per idle TCP socket, measured
 //! separately in architecture.md).
+
+#[path = "device_memory/heap.rs"]
+mod heap;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -26,12 +31,15 @@ use syncstorm::driver::{
 use syncstorm_device::{Device, DeviceKnobs, Event, PulseMode};
 use syncstorm_metrics::Recorder;
 use syncstorm_wire::client::{
-    AuthClient, ConnectionModel, Endpoint, HttpClients, HttpOptions, http_client,
+    AuthClient, ConnectionModel, Endpoint, HttpClient, HttpClients, HttpOptions, http_client,
 };
 use syncstorm_wire::postgrest::ErrorKind;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+#[global_allocator]
+static ALLOCATOR: heap::Counting = heap::Counting;
 
 /// The stack, in a child process (this same binary, started with `STACK_ROLE`) so that
 /// its memory is not counted; closing its stdin stops it.
@@ -216,7 +224,15 @@ async fn spawn_devices(
             cancel: cancel.child_token(),
             clock: Clock::system(),
         };
-        swarm.tasks.push(tokio::spawn(run_device(task)));
+        let device = run_device(task);
+        if i == 0 {
+            println!(
+                "  device task future: {} bytes (the state machine inline: {} bytes)",
+                std::mem::size_of_val(&device),
+                std::mem::size_of::<Device>()
+            );
+        }
+        swarm.tasks.push(tokio::spawn(device));
         tx.send(Input::Event(Event::AppOpened)).await.unwrap();
         swarm.inputs.push(tx);
     }
@@ -313,13 +329,15 @@ async fn measure(variant: &str) {
         _ => (ConnectionModel::Shared, Duration::from_secs(90)),
     };
     if variant == "per_device" {
-        let before = rss_bytes();
-        let clients: Vec<reqwest::Client> = (0..n)
-            .map(|_| http_client(&HttpOptions::default()).unwrap())
+        let (before, heap_before) = (rss_bytes(), heap::now());
+        let per_device_clients = HttpClients::new(model, HttpOptions::default()).unwrap();
+        let clients: Vec<HttpClient> = (0..n)
+            .map(|_| per_device_clients.for_device().unwrap())
             .collect();
         println!(
-            "  reqwest::Client per device, no connection yet: {}",
-            per_device(before, rss_bytes(), n)
+            "  HttpClient per device, no connection yet: {} ({})",
+            per_device(before, rss_bytes(), n),
+            heap::now().per_device(&heap_before, n)
         );
         drop(clients);
     }
@@ -327,7 +345,7 @@ async fn measure(variant: &str) {
         idle_timeout,
         ..HttpOptions::default()
     };
-    let before = rss_bytes();
+    let (before, heap_before) = (rss_bytes(), heap::now());
     let pulse = if variant == "shared_no_socket" {
         PulseMode::Off
     } else {
@@ -340,8 +358,9 @@ async fn measure(variant: &str) {
     }
     let after = rss_bytes();
     println!(
-        "  idle connected device, {variant}: {} per device",
-        per_device(before, after, n)
+        "  idle connected device, {variant}: {} per device resident; {}",
+        per_device(before, after, n),
+        heap::now().per_device(&heap_before, n)
     );
     let devices = swarm.stop().await;
     let footprint: usize = devices.iter().map(Device::footprint_bytes).sum();

@@ -418,6 +418,21 @@ fn print_round(round: usize, phases: &[Phase]) {
             100.0 * p.server_cpu.as_secs_f64() / p.wall.as_secs_f64()
         );
     }
+    let wrk_cpu = phases
+        .iter()
+        .find(|p| p.name == "wrk")
+        .map(|w| w.cpu_ms_per_1k(w.generator_cpu));
+    for p in phases {
+        if let (Some(w), true) = (wrk_cpu, p.name != "wrk") {
+            // On a shared machine the rates drift with other load; CPU per request does not.
+            println!(
+                "  {}: CPU per request {:.2}x wrk's (rate ratio at equal CPU: {:.2})",
+                p.name,
+                p.cpu_ms_per_1k(p.generator_cpu) / w,
+                w / p.cpu_ms_per_1k(p.generator_cpu)
+            );
+        }
+    }
     for p in phases {
         if let Some(cross) = p.process_minus_server {
             println!(
