@@ -39,8 +39,9 @@ pub struct StackArgs {
     #[arg(long = "host")]
     pub hosts: Vec<IpAddr>,
     /// Server processes, each on its own loopback addresses (127.0.0.1..N unless --host gives
-    /// more), with a share of the plan's pools and caps; several hold more than one process's
-    /// open-files limit of websockets.
+    /// more); the plan's caps are counted across all of them and the first holds the one REST
+    /// and Auth pool the others forward to. Several hold more than one process's open-files
+    /// limit of websockets.
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
 }
