@@ -258,3 +258,40 @@ async fn unanswered_heartbeat_closes_and_refused_join_is_reported() {
     );
     drop(peer);
 }
+
+#[tokio::test]
+async fn a_refused_upgrade_is_counted_by_its_status_and_a_bad_accept_key_is_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (listener, mut client, _online) = start(Vsn::V1, Duration::from_secs(30)).await;
+    let answers: [&[u8]; 2] = [
+        b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n",
+        b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\
+          sec-websocket-accept: not-the-key\r\n\r\n",
+    ];
+    for answer in answers {
+        let (mut stream, _) = tokio::time::timeout(WAIT, listener.accept())
+            .await
+            .unwrap()
+            .unwrap();
+        let mut request = Vec::new();
+        while !request.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            stream.read_exact(&mut byte).await.unwrap();
+            request.push(byte[0]);
+        }
+        let request = String::from_utf8(request).unwrap();
+        assert!(
+            request.starts_with("GET /realtime/v1/websocket?apikey=anon&vsn=1.0.0 HTTP/1.1\r\n")
+        );
+        assert!(request.contains("\r\nUpgrade: websocket\r\n"));
+        stream.write_all(answer).await.unwrap();
+        let error = expect_disconnect(next(&mut client).await);
+        match answer[9] {
+            b'4' => assert_eq!(
+                (error.kind, error.status),
+                (ErrorKind::Unauthorized, Some(403))
+            ),
+            _ => assert_eq!((error.kind, error.status), (ErrorKind::Connect, None)),
+        }
+    }
+}
