@@ -5,8 +5,8 @@
 //! into the connection's buffer from pre-split pieces, answers are decoded from that buffer,
 //! and no task or channel sits between a device and its socket. That is what lets one
 //! generator thread keep up with `wrk` and keeps an idle device's connection near 1 KiB.
-//! `https://` targets go through `reqwest` (this build has no TLS backend compiled in, so they
-//! fail at connect exactly as before; enabling a reqwest TLS feature makes them work).
+//! `https://` targets (hosted Supabase) go through `reqwest` with rustls and Mozilla's roots;
+//! their websockets through [`super::transport`].
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -108,6 +108,11 @@ impl Endpoint {
 
     pub(crate) fn is_https(&self) -> bool {
         self.0.https
+    }
+
+    /// The host name (or literal address) of the base URL.
+    pub(crate) fn host(&self) -> &str {
+        &self.0.host
     }
 
     pub(crate) fn authority(&self) -> &str {

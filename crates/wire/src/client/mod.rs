@@ -16,6 +16,7 @@ mod realtime;
 mod realtime_socket;
 mod realtime_upgrade;
 mod rest;
+mod transport;
 
 pub use auth::{AuthClient, Session};
 pub use error::{ClientError, io_kind};

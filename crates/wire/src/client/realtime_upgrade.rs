@@ -3,7 +3,7 @@
 //! handshake, whose 4 KiB read buffer would otherwise stay with every socket for its life.
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::client::generate_key;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -11,9 +11,10 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use super::ClientError;
 use super::realtime::SocketSetup;
+use super::transport::Transport;
 use crate::postgrest::ErrorKind;
 
-pub(crate) type Socket = WebSocketStream<TcpStream>;
+pub(crate) type Socket = WebSocketStream<Transport>;
 
 /// Upgrade answers longer than this are refused.
 const MAX_HEAD: usize = 16 * 1024;
@@ -21,12 +22,6 @@ const MAX_HEAD: usize = 16 * 1024;
 /// Opens the TCP connection and upgrades it.
 pub(crate) async fn connect(setup: &SocketSetup) -> Result<Socket, ClientError> {
     let endpoint = &setup.endpoint;
-    if endpoint.is_https() {
-        return Err(ClientError::new(
-            ErrorKind::Connect,
-            "wss:// needs TLS, which this build of syncstorm does not include",
-        ));
-    }
     let address = endpoint.socket_addr().await?;
     let tcp = if address.is_ipv4() {
         TcpSocket::new_v4()
@@ -38,13 +33,17 @@ pub(crate) async fn connect(setup: &SocketSetup) -> Result<Socket, ClientError> 
         tcp.bind((ip, 0).into())
             .map_err(|e| ClientError::from_io(&e))?;
     }
-    let mut stream = tcp
+    let tcp = tcp
         .connect(address)
         .await
         .map_err(|e| ClientError::from_io(&e))?;
-    stream
-        .set_nodelay(true)
+    tcp.set_nodelay(true)
         .map_err(|e| ClientError::from_io(&e))?;
+    let mut stream = if endpoint.is_https() {
+        Transport::tls(tcp, endpoint.host()).await?
+    } else {
+        Transport::Plain(tcp)
+    };
     let key = generate_key();
     let request = format!(
         "GET {}/realtime/v1/websocket?apikey={}&vsn={} HTTP/1.1\r\nHost: {}\r\n\
@@ -69,7 +68,7 @@ pub(crate) async fn connect(setup: &SocketSetup) -> Result<Socket, ClientError> 
 }
 
 /// Reads the upgrade answer; returns what followed it (frames sent right after, if any).
-async fn read_upgrade(stream: &mut TcpStream, key: &str) -> Result<Vec<u8>, ClientError> {
+async fn read_upgrade(stream: &mut Transport, key: &str) -> Result<Vec<u8>, ClientError> {
     let mut buf = Vec::with_capacity(512);
     loop {
         if let Some(len) = check_answer(&buf, key)? {
