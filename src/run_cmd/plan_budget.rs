@@ -16,10 +16,6 @@ pub struct Shape {
 }
 
 impl Shape {
-    pub fn sockets(&self) -> u64 {
-        self.devices * (self.http_per_device + self.ws_per_device)
-    }
-
     /// Sockets the target holds at the peak: websockets beyond the plan's connection cap are
     /// refused at the upgrade and closed, so they never occupy a server file.
     pub fn held_sockets(&self, plan: &RunPlan) -> u64 {
@@ -108,7 +104,6 @@ mod tests {
             http_per_device: 1,
             ws_per_device: 1,
         };
-        assert_eq!(shape.sockets(), 200_000);
         assert_eq!(shape.held_sockets(&plan("10000")), 110_000);
         assert_eq!(shape.held_sockets(&plan("500000")), 200_000);
     }
