@@ -72,6 +72,26 @@ struct DeviceLoop<M> {
 }
 
 pub(super) async fn run<M: Metrics>(task: DeviceTask<M>) -> DeviceRun {
+    // Startup (sign-in or refresh) runs in its own boxed future, freed before the long serve:
+    // an idle device's task then holds the loop, not startup's locals beside it.
+    let (mut state, online, inputs) = match Box::pin(start(task)).await {
+        Ok(started) => started,
+        Err(stopped) => return stopped,
+    };
+    state.serve(online, inputs).await;
+    DeviceRun {
+        device: state.device,
+        session: Some(state.session),
+        error: None,
+    }
+}
+
+/// What a device serves with once started.
+type Started<M> = (DeviceLoop<M>, watch::Receiver<bool>, mpsc::Receiver<Input>);
+
+/// Signs in (or keeps the stored session) and builds the loop; `Err` is a device that stopped
+/// before it could serve.
+async fn start<M: Metrics>(task: DeviceTask<M>) -> Result<Started<M>, DeviceRun> {
     let DeviceTask {
         device,
         session: kept,
@@ -86,11 +106,11 @@ pub(super) async fn run<M: Metrics>(task: DeviceTask<M>) -> DeviceRun {
         clock,
     } = task;
     if device.knobs().pulse.mode == PulseMode::LongPoll {
-        return DeviceRun {
+        return Err(DeviceRun {
             device,
             session: kept,
             error: Some(DriverError::Unsupported),
-        };
+        });
     }
     let auth = AuthClient::new(http.clone(), endpoint.clone());
     // A reopened app uses the session it stored, refreshing it first when it is due (as
@@ -133,11 +153,11 @@ pub(super) async fn run<M: Metrics>(task: DeviceTask<M>) -> DeviceRun {
         }
     };
     let Some(session) = session else {
-        return DeviceRun {
+        return Err(DeviceRun {
             device,
             session: None,
             error: None,
-        };
+        });
     };
     if session.user_id != device.user_id().to_string() {
         let error = DriverError::WrongUser {
@@ -145,11 +165,11 @@ pub(super) async fn run<M: Metrics>(task: DeviceTask<M>) -> DeviceRun {
             expected: device.user_id().to_string(),
             signed_in: session.user_id,
         };
-        return DeviceRun {
+        return Err(DeviceRun {
             device,
             session: None,
             error: Some(error),
-        };
+        });
     }
     let requests = RequestContext {
         rest: RestClient::new(http, endpoint.clone()),
@@ -159,7 +179,7 @@ pub(super) async fn run<M: Metrics>(task: DeviceTask<M>) -> DeviceRun {
         limiter: config.request_limiter.clone(),
     };
     let refresh_due_ms = session::refresh_due_ms(&session, &clock, config.refresh_margin);
-    let mut state = DeviceLoop {
+    let state = DeviceLoop {
         device,
         metrics,
         clock,
@@ -187,12 +207,7 @@ pub(super) async fn run<M: Metrics>(task: DeviceTask<M>) -> DeviceRun {
         quiesce: None,
         bulk_importing: false,
     };
-    state.serve(online, inputs).await;
-    DeviceRun {
-        device: state.device,
-        session: Some(state.session),
-        error: None,
-    }
+    Ok((state, online, inputs))
 }
 
 fn timer_slot(timer: Timer) -> usize {
