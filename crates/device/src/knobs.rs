@@ -234,6 +234,12 @@ impl DeviceKnobs {
             ),
         );
         check(
+            self.pulse.mode != PulseMode::LongPoll,
+            "device.pulse.mode = \"long_poll\" is not supported yet: the embedded stack has no \
+             long-poll endpoint; use \"periodic\" for the polling fallback."
+                .to_owned(),
+        );
+        check(
             self.edit_debounce <= Duration::from_secs(3600),
             format!(
                 "device.edit_debounce must be at most 1h, got {}.",
@@ -361,6 +367,15 @@ mod tests {
             bad_duration.contains("`soon` is not a duration"),
             "{bad_duration}"
         );
+    }
+
+    #[test]
+    fn long_poll_is_refused_in_one_sentence_until_an_endpoint_exists() {
+        let mut knobs = DeviceKnobs::default();
+        knobs.pulse.mode = PulseMode::LongPoll;
+        let problems = knobs.validate();
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert!(problems[0].starts_with("device.pulse.mode = \"long_poll\" is not supported"));
     }
 
     #[test]

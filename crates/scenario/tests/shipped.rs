@@ -82,7 +82,7 @@ fn the_documented_variants_load() {
     let variants: &[(&str, &[&str])] = &[
         (
             "risk2-websocket-limit.toml",
-            &["target.plan=free", "device.pulse.mode=long_poll"],
+            &["target.plan=free", "device.pulse.mode=periodic"],
         ),
         (
             "risk2-websocket-limit.toml",
