@@ -113,32 +113,24 @@ async fn start<M: Metrics>(task: DeviceTask<M>) -> Result<Started<M>, DeviceRun>
         });
     }
     let auth = AuthClient::new(http.clone(), endpoint.clone());
-    // A reopened app uses the session it stored, refreshing it first when it is due (as
-    // supabase-js does on start); a new one, or one whose refresh failed, signs in.
-    let kept = match kept {
-        Some(stored)
-            if session::refresh_due_ms(&stored, &clock, config.refresh_margin) > clock.now_ms() =>
-        {
-            Some(stored)
-        }
-        // Offline: keep it; the loop refreshes it once the network is back.
-        Some(stale) if !*online.borrow() => Some(stale),
-        Some(stale) => {
-            let done = session::renew(auth.clone(), stale, credentials.clone()).await;
-            match done.result {
-                Ok(fresh) => {
-                    metrics.latency(done.op, done.took);
-                    Some(fresh)
-                }
-                Err(e) => {
-                    metrics.error(done.op, e.kind);
-                    None
-                }
-            }
+    // A reopened app uses its stored session; a new one, or one whose refresh failed, signs in.
+    let margin = config.refresh_margin;
+    let refreshed = match kept {
+        Some(stored) => {
+            session::refresh_stored(
+                stored,
+                &auth,
+                &credentials,
+                &metrics,
+                &clock,
+                margin,
+                &online,
+            )
+            .await
         }
         None => None,
     };
-    let session = match kept {
+    let session = match refreshed {
         Some(session) => Some(session),
         None => {
             session::sign_in(

@@ -87,6 +87,34 @@ pub(crate) fn renew(auth: AuthClient, session: Session, credentials: Credentials
     })
 }
 
+/// A reopened app's stored session, refreshed first when it is due (as supabase-js does on
+/// start). Offline it is kept as it is: the loop refreshes it once the network is back.
+/// `None` when the refresh failed and the device must sign in.
+pub(crate) async fn refresh_stored<M: Metrics>(
+    stored: Session,
+    auth: &AuthClient,
+    credentials: &Credentials,
+    metrics: &M,
+    clock: &Clock,
+    margin: Duration,
+    online: &watch::Receiver<bool>,
+) -> Option<Session> {
+    if refresh_due_ms(&stored, clock, margin) > clock.now_ms() || !*online.borrow() {
+        return Some(stored);
+    }
+    let done = renew(auth.clone(), stored, credentials.clone()).await;
+    match done.result {
+        Ok(fresh) => {
+            metrics.latency(done.op, done.took);
+            Some(fresh)
+        }
+        Err(e) => {
+            metrics.error(done.op, e.kind);
+            None
+        }
+    }
+}
+
 /// When to refresh: `margin` before expiry, but never later than halfway through the token's
 /// remaining life (so a short test expiry is still refreshed in time).
 pub(crate) fn refresh_due_ms(session: &Session, clock: &Clock, margin: Duration) -> i64 {
