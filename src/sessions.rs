@@ -36,6 +36,8 @@ pub enum SessionError {
     },
     #[error("the setup sign-ins were stopped")]
     Cancelled,
+    #[error("cannot build the HTTP client for the setup sign-ins: {0}")]
+    Client(String),
 }
 
 /// What setup needs to sign devices in.
@@ -61,7 +63,7 @@ pub async fn sign_in_devices(
         .timeout(Duration::from_secs(30))
         .no_proxy()
         .build()
-        .expect("a plain HTTP client always builds");
+        .map_err(|e| SessionError::Client(e.to_string()))?;
     let auth = Arc::new(AuthClient::new(http, setup.endpoint.clone()));
     let tag: Arc<str> = Arc::from(setup.tag);
     let devices = users.start * per_user..users.end * per_user;
