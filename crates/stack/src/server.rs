@@ -62,6 +62,13 @@ pub enum StackError {
     Worker(#[from] crate::workers::WorkerError),
 }
 
+impl StackError {
+    /// The PostgreSQL server binaries are not installed: the user's to fix (exit code 2).
+    pub fn is_missing_postgres(&self) -> bool {
+        matches!(self, StackError::Launch(LaunchError::BinariesNotFound))
+    }
+}
+
 /// What every part of the stack may share: configuration, keys, and the superuser URL (for
 /// Realtime's replication reader and probes). Cancelled when the stack shuts down.
 pub struct Shared {
@@ -91,6 +98,8 @@ pub struct RunningStack {
     pub jwt_secret: String,
     /// Superuser URL of the database.
     pub database_url: String,
+    /// The plugin Realtime captures changes with (wal2json, or pgoutput without it).
+    pub realtime_decoder: crate::realtime::Decoder,
     pub shared: Arc<Shared>,
     cancel: CancellationToken,
     task: JoinHandle<Result<(), StackError>>,
@@ -164,6 +173,7 @@ impl Stack {
         let worker_urls: Vec<String> = host_groups.iter().map(|g| url_of(&g[0])).collect();
         tracing::info!(url = %urls[0], plan = %config.plan.name, "embedded stack ready");
         let database_url = database.superuser_url.clone();
+        let realtime_decoder = realtime.decoder();
         let parts = Parts {
             routes,
             database,
@@ -182,6 +192,7 @@ impl Stack {
             service_role_key: keys.service_role_key.clone(),
             jwt_secret: keys.jwt_secret.clone(),
             database_url,
+            realtime_decoder,
             shared,
             cancel,
             task,

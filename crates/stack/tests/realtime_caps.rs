@@ -2,11 +2,13 @@
 //! reusable. Per-second caps count in wall-clock seconds, so a burst that straddles a second
 //! boundary is retried rather than misread.
 
+#[macro_use]
 mod realtime_support;
 
 use realtime_support::*;
 use std::time::Duration;
 use syncstorm_plans::RealtimeCaps;
+use syncstorm_stack::realtime::Decoder;
 use syncstorm_stack::realtime::caps::now_secs;
 use syncstorm_wire::phoenix::Vsn;
 
@@ -18,6 +20,8 @@ fn caps(connections: u32, joins: u32, events: u32, channels: u32) -> RealtimeCap
         channels_per_client: channels,
     }
 }
+
+for_each_decoder!(changes_beyond_the_events_budget_are_dropped_and_counted);
 
 /// Runs `burst` from the start of a second until it fits inside that second (at most 5 tries).
 async fn within_one_second<F, Fut, T>(mut burst: F) -> T
@@ -143,9 +147,8 @@ async fn channel_messages_beyond_the_rate_close_the_channel_with_a_system_error(
     server.stop().await;
 }
 
-#[tokio::test]
-async fn changes_beyond_the_events_budget_are_dropped_and_counted() {
-    let server = Server::start(config(caps(100, 100, 1, 100))).await;
+async fn changes_beyond_the_events_budget_are_dropped_and_counted(decoder: Decoder) {
+    let server = Server::start(config_with(caps(100, 100, 1, 100), decoder)).await;
     let (a, a_token) = user(&server.db).await;
     let filter = format!("user_id=eq.{a}");
     let mut one = connect(&server.url(&anon_key(), Vsn::V1), Vsn::V1)

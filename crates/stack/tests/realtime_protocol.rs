@@ -1,15 +1,24 @@
 //! Realtime against the shared test cluster with a raw Phoenix client: deliveries, RLS
 //! authorization, leave, tokens, both serializer versions, and the slot's life.
 
+#[macro_use]
 mod realtime_support;
 
 use realtime_support::*;
 use std::time::Duration;
+use syncstorm_stack::realtime::Decoder;
 use syncstorm_wire::phoenix::Vsn;
 
-#[tokio::test]
-async fn own_token_change_arrives_and_other_users_never_see_it() {
-    let server = Server::start(config(ROOMY)).await;
+for_each_decoder!(
+    own_token_change_arrives_and_other_users_never_see_it,
+    table_subscription_sees_insert_then_update_with_old_and_new,
+    leave_stops_delivery_and_heartbeats_are_answered,
+    an_expiring_token_closes_its_channel_and_a_refresh_keeps_it,
+    the_slot_exists_while_running_and_is_gone_after_stop,
+);
+
+async fn own_token_change_arrives_and_other_users_never_see_it(decoder: Decoder) {
+    let server = Server::start(config_with(ROOMY, decoder)).await;
     let (a, a_token) = user(&server.db).await;
     let (b, b_token) = user(&server.db).await;
     let mut alice = connect(&server.url(&anon_key(), Vsn::V2), Vsn::V2)
@@ -57,9 +66,8 @@ async fn own_token_change_arrives_and_other_users_never_see_it() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn table_subscription_sees_insert_then_update_with_old_and_new() {
-    let server = Server::start(config(ROOMY)).await;
+async fn table_subscription_sees_insert_then_update_with_old_and_new(decoder: Decoder) {
+    let server = Server::start(config_with(ROOMY, decoder)).await;
     let (a, a_token) = user(&server.db).await;
     let mut c = connect(&server.url(&anon_key(), Vsn::V1), Vsn::V1)
         .await
@@ -102,9 +110,8 @@ async fn table_subscription_sees_insert_then_update_with_old_and_new() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn leave_stops_delivery_and_heartbeats_are_answered() {
-    let server = Server::start(config(ROOMY)).await;
+async fn leave_stops_delivery_and_heartbeats_are_answered(decoder: Decoder) {
+    let server = Server::start(config_with(ROOMY, decoder)).await;
     let (a, a_token) = user(&server.db).await;
     let mut c = connect(&server.url(&anon_key(), Vsn::V2), Vsn::V2)
         .await
@@ -180,9 +187,8 @@ async fn bad_tokens_are_refused_like_realtime() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn an_expiring_token_closes_its_channel_and_a_refresh_keeps_it() {
-    let server = Server::start(config(ROOMY)).await;
+async fn an_expiring_token_closes_its_channel_and_a_refresh_keeps_it(decoder: Decoder) {
+    let server = Server::start(config_with(ROOMY, decoder)).await;
     let (a, _) = user(&server.db).await;
     let mut c = connect(&server.url(&anon_key(), Vsn::V1), Vsn::V1)
         .await
@@ -268,18 +274,20 @@ async fn unknown_tables_and_bad_filters_get_the_subscription_error() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn the_slot_exists_while_running_and_is_gone_after_stop() {
-    let server = Server::start(config(ROOMY)).await;
+async fn the_slot_exists_while_running_and_is_gone_after_stop(decoder: Decoder) {
+    let server = Server::start(config_with(ROOMY, decoder)).await;
     let slot = server.realtime.slot_name().to_string();
     let db = db().await;
-    assert_eq!(slot_count(&db, &slot).await, 1);
+    assert_eq!(server.realtime.decoder(), decoder);
+    assert_eq!(slot_count(&db, &slot, decoder).await, 1);
     server.stop().await;
-    assert_eq!(slot_count(&db, &slot).await, 0);
+    assert_eq!(slot_count(&db, &slot, decoder).await, 0);
 }
 
-async fn slot_count(db: &tokio_postgres::Client, slot: &str) -> i64 {
-    let sql =
-        "select count(*) from pg_replication_slots where slot_name = $1 and plugin = 'wal2json'";
-    db.query_one(sql, &[&slot]).await.unwrap().get(0)
+async fn slot_count(db: &tokio_postgres::Client, slot: &str, decoder: Decoder) -> i64 {
+    let sql = "select count(*) from pg_replication_slots where slot_name = $1 and plugin = $2";
+    db.query_one(sql, &[&slot, &decoder.plugin()])
+        .await
+        .unwrap()
+        .get(0)
 }

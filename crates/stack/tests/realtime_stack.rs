@@ -40,9 +40,17 @@ async fn the_stack_serves_realtime_and_metrics() {
         "{metrics}"
     );
     assert!(metrics.contains("syncstorm_realtime_subscriptions_current 1\n"));
+    let decoder = stack.realtime_decoder;
+    let info = format!(
+        "syncstorm_realtime_decoder_info{{decoder=\"{}\"}} 1\n",
+        decoder.plugin()
+    );
+    assert!(metrics.contains(&info), "{metrics}");
     let db = realtime_support::db().await;
+    let sql =
+        "select count(*) from pg_replication_slots where plugin = $1 and active_pid is not null";
     let slots: i64 = db
-        .query_one("select count(*) from pg_replication_slots where plugin = 'wal2json' and active_pid is not null", &[])
+        .query_one(sql, &[&decoder.plugin()])
         .await
         .unwrap()
         .get(0);

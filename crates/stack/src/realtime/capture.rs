@@ -1,6 +1,11 @@
-//! Change capture the way Supabase Realtime does it: a temporary logical replication slot with
-//! the `wal2json` plugin, polled with `pg_logical_slot_get_changes`, limited to the
-//! publication's tables. This file decodes wal2json's format-version 2 into [`Change`]s.
+//! Change capture the way Supabase Realtime does it: a temporary logical replication slot,
+//! polled through SQL, limited to the publication's tables. Two decoders feed it:
+//! [`wal2json`] (format version 2, what Supabase Realtime polls; preferred) and [`pgoutput`]
+//! (built into PostgreSQL, used when the wal2json plugin is not installed). Each turns its
+//! output into [`RawChange`]s; [`assemble`] makes the one [`Change`] both agree on.
+
+pub mod pgoutput;
+pub mod wal2json;
 
 use super::catalog::{Catalog, TableInfo};
 use chrono::{DateTime, Utc};
@@ -51,10 +56,13 @@ impl Change {
     }
 }
 
-/// Why a wal2json line could not be used.
+/// Why a decoder's output could not be used.
 #[derive(Debug, thiserror::Error)]
-#[error("unexpected wal2json output: {0}")]
-pub struct DecodeError(String);
+#[error("unexpected {decoder} output: {detail}")]
+pub struct DecodeError {
+    pub decoder: &'static str,
+    pub detail: String,
+}
 
 /// `pg_type` oid → `typname`, the names Realtime puts in `columns` (`int8`, `timestamptz`, …).
 pub type TypeNames = HashMap<u32, String>;
@@ -69,67 +77,59 @@ pub async fn load_type_names(client: &Client) -> Result<TypeNames, tokio_postgre
         .collect())
 }
 
-/// The parts of a wal2json line every change has.
-struct Header {
-    schema: String,
-    table: String,
-    kind: ChangeKind,
-    commit_time: DateTime<Utc>,
+/// The parts of a change every decoder reports about its transaction and table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    pub schema: String,
+    pub table: String,
+    pub kind: ChangeKind,
+    pub commit_time: DateTime<Utc>,
 }
 
-fn header(v: &Value, line: &str) -> Result<Option<Header>, DecodeError> {
-    let kind = match v["action"].as_str() {
-        Some("I") => ChangeKind::Insert,
-        Some("U") => ChangeKind::Update,
-        Some("D") => ChangeKind::Delete,
-        _ => return Ok(None),
-    };
-    let field = |k: &str| {
-        v[k].as_str()
-            .map(str::to_string)
-            .ok_or_else(|| DecodeError(format!("no {k} in {line}")))
-    };
-    let commit_time = parse_pg_timestamp(&field("timestamp")?)
-        .ok_or_else(|| DecodeError(format!("bad timestamp in {line}")))?;
-    Ok(Some(Header {
-        schema: field("schema")?,
-        table: field("table")?,
-        kind,
-        commit_time,
-    }))
+/// One column of a decoded tuple, its value already typed as wal2json prints it (numbers and
+/// booleans as JSON, everything else as the type's text output).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawColumn {
+    pub name: String,
+    pub typeoid: u32,
+    /// The type's name as the decoder gave it, for an oid not (yet) in [`TypeNames`].
+    pub type_hint: String,
+    pub value: Value,
 }
 
-/// Decodes one wal2json format-version 2 line. `Ok(None)` for actions that are not row changes
-/// (truncate, messages) and for tables not in the publication.
-pub fn decode(
-    line: &str,
-    catalog: &Catalog,
-    types: &TypeNames,
-) -> Result<Option<Change>, DecodeError> {
-    let v: Value = serde_json::from_str(line).map_err(|e| DecodeError(e.to_string()))?;
-    let Some(h) = header(&v, line)? else {
-        return Ok(None);
-    };
-    let Some(info) = catalog.get(&h.schema, &h.table) else {
-        return Ok(None);
-    };
-    let new_cols = v["columns"].as_array();
-    let old_cols = v["identity"].as_array();
-    let columns = describe_columns(new_cols.or(old_cols), types);
-    let record = new_cols
-        .filter(|_| h.kind != ChangeKind::Delete)
-        .map(|c| to_record(c, types));
-    let mut old_record = old_cols
-        .filter(|_| h.kind != ChangeKind::Insert)
-        .map(|c| to_record(c, types));
-    let pk = primary_key(&v, record.as_ref().or(old_record.as_ref()));
-    if h.kind == ChangeKind::Delete && info.rls {
+/// A row change as a decoder saw it, before the publication and Realtime's shape apply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawChange {
+    pub header: Header,
+    /// The new row (INSERT, UPDATE).
+    pub new: Option<Vec<RawColumn>>,
+    /// The replica identity of the old row (UPDATE, DELETE).
+    pub identity: Option<Vec<RawColumn>>,
+    /// Primary-key columns: name and SQL type.
+    pub pk: Vec<(String, String)>,
+}
+
+/// The [`Change`] Realtime sends for `raw`, or `None` for a table not in the publication.
+pub fn assemble(raw: RawChange, catalog: &Catalog, types: &TypeNames) -> Option<Change> {
+    let info = catalog.get(&raw.header.schema, &raw.header.table)?;
+    let kind = raw.header.kind;
+    let columns = describe_columns(raw.new.as_ref().or(raw.identity.as_ref()), types);
+    let record = raw
+        .new
+        .filter(|_| kind != ChangeKind::Delete)
+        .map(|c| to_record(&c, types));
+    let mut old_record = raw
+        .identity
+        .filter(|_| kind != ChangeKind::Insert)
+        .map(|c| to_record(&c, types));
+    let pk = primary_key(&raw.pk, record.as_ref().or(old_record.as_ref()));
+    if kind == ChangeKind::Delete && info.rls {
         // Supabase sends only the key of a deleted row when RLS is on.
         if let Some(old) = old_record.as_mut() {
             old.retain(|name, _| pk.iter().any(|(k, _, _)| k == name));
         }
     }
-    Ok(Some(build(h, columns, record, old_record, pk, info)))
+    Some(build(raw.header, columns, record, old_record, pk, info))
 }
 
 fn build(
@@ -163,32 +163,28 @@ fn build(
     }
 }
 
-fn describe_columns(cols: Option<&Vec<Value>>, types: &TypeNames) -> Vec<Column> {
+fn describe_columns(cols: Option<&Vec<RawColumn>>, types: &TypeNames) -> Vec<Column> {
     cols.into_iter()
         .flatten()
         .map(|c| Column {
-            name: c["name"].as_str().unwrap_or_default().to_string(),
+            name: c.name.clone(),
             type_name: type_name(c, types),
         })
         .collect()
 }
 
-fn type_name(col: &Value, types: &TypeNames) -> String {
-    let oid = col["typeoid"].as_u64().unwrap_or(0) as u32;
+fn type_name(col: &RawColumn, types: &TypeNames) -> String {
     types
-        .get(&oid)
+        .get(&col.typeoid)
         .cloned()
-        .unwrap_or_else(|| col["type"].as_str().unwrap_or("text").to_string())
+        .unwrap_or_else(|| col.type_hint.clone())
 }
 
-fn to_record(cols: &[Value], types: &TypeNames) -> Map<String, Value> {
+fn to_record(cols: &[RawColumn], types: &TypeNames) -> Map<String, Value> {
     cols.iter()
         .map(|c| {
-            let name = c["name"].as_str().unwrap_or_default().to_string();
-            (
-                name,
-                to_jsonb_value(&type_name(c, types), c["value"].clone()),
-            )
+            let value = to_jsonb_value(&type_name(c, types), c.value.clone());
+            (c.name.clone(), value)
         })
         .collect()
 }
@@ -216,19 +212,18 @@ fn iso_timestamptz(text: &str) -> String {
     }
 }
 
-fn primary_key(v: &Value, row: Option<&Map<String, Value>>) -> Vec<(String, String, String)> {
+fn primary_key(
+    pk: &[(String, String)],
+    row: Option<&Map<String, Value>>,
+) -> Vec<(String, String, String)> {
     let Some(row) = row else { return Vec::new() };
-    v["pk"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| {
-            let name = p["name"].as_str()?;
+    pk.iter()
+        .filter_map(|(name, type_name)| {
             let value = match row.get(name)? {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            Some((name.to_string(), p["type"].as_str()?.to_string(), value))
+            Some((name.clone(), type_name.clone(), value))
         })
         .collect()
 }
@@ -240,78 +235,31 @@ pub fn parse_pg_timestamp(text: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// SQL of one poll; `$1` slot, `$2` max changes, `$3` add-tables.
-pub const POLL_SQL: &str = "select data from pg_logical_slot_get_changes($1, null, $2, \
-     'format-version', '2', 'include-pk', '1', 'include-transaction', '0', \
-     'include-timestamp', '1', 'include-type-oids', '1', 'add-tables', $3)";
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn catalog(rls: bool) -> Catalog {
+    /// A publication of one table `public.t` keyed by `id bigint`.
+    pub fn catalog(rls: bool) -> Catalog {
         let mut c = Catalog::default();
         let info = TableInfo {
             columns: vec!["id".into()],
             rls,
+            pk: vec![("id".into(), 20)],
         };
         c.tables.insert(("public".into(), "t".into()), info);
         c
     }
 
-    fn types() -> TypeNames {
-        [(20, "int8"), (1184, "timestamptz"), (2950, "uuid")]
-            .into_iter()
-            .map(|(o, n)| (o, n.to_string()))
-            .collect()
-    }
-
-    const UPDATE: &str = r#"{"action":"U","timestamp":"2026-11-24 21:00:00.123456+00","schema":"public","table":"t",
-      "columns":[{"name":"id","type":"bigint","typeoid":20,"value":7},
-                 {"name":"at","type":"timestamp with time zone","typeoid":1184,"value":"2026-11-24 21:00:00.5+00"}],
-      "identity":[{"name":"id","type":"bigint","typeoid":20,"value":7}],
-      "pk":[{"name":"id","type":"bigint","typeoid":20}]}"#;
-
-    #[test]
-    fn update_carries_new_and_old_with_supabase_types() {
-        let c = decode(UPDATE, &catalog(true), &types()).unwrap().unwrap();
-        assert_eq!(c.kind, ChangeKind::Update);
-        assert!(c.needs_rls_check);
-        assert_eq!(
-            c.record.as_ref().unwrap()["at"],
-            "2026-11-24T21:00:00.5+00:00"
-        );
-        assert_eq!(c.old_record.as_ref().unwrap()["id"], 7);
-        assert_eq!(c.pk, vec![("id".into(), "bigint".into(), "7".into())]);
-        let data: Value = serde_json::from_str(&c.data_json).unwrap();
-        assert_eq!(data["commit_timestamp"], "2026-11-24T21:00:00.123Z");
-        assert_eq!(
-            data["columns"][0],
-            serde_json::json!({"name": "id", "type": "int8"})
-        );
-        assert_eq!(data["errors"], Value::Null);
-    }
-
-    #[test]
-    fn deletes_skip_the_row_check_and_keep_only_the_key_under_rls() {
-        let line = r#"{"action":"D","timestamp":"2026-11-24 21:00:00+00","schema":"public","table":"t",
-          "identity":[{"name":"id","type":"bigint","typeoid":20,"value":7},{"name":"x","type":"text","typeoid":25,"value":"a"}],
-          "pk":[{"name":"id","type":"bigint","typeoid":20}]}"#;
-        let c = decode(line, &catalog(true), &types()).unwrap().unwrap();
-        assert!(!c.needs_rls_check && c.record.is_none());
-        assert_eq!(c.old_record.unwrap().keys().collect::<Vec<_>>(), ["id"]);
-    }
-
-    #[test]
-    fn other_tables_and_actions_are_skipped_and_garbage_is_an_error() {
-        let truncate = r#"{"action":"T","schema":"public","table":"t"}"#;
-        assert!(
-            decode(truncate, &catalog(true), &types())
-                .unwrap()
-                .is_none()
-        );
-        let other = UPDATE.replace("\"t\"", "\"other\"");
-        assert!(decode(&other, &catalog(true), &types()).unwrap().is_none());
-        assert!(decode("nope", &catalog(true), &types()).is_err());
+    pub fn types() -> TypeNames {
+        [
+            (20, "int8"),
+            (25, "text"),
+            (1184, "timestamptz"),
+            (2950, "uuid"),
+        ]
+        .into_iter()
+        .map(|(o, n)| (o, n.to_string()))
+        .collect()
     }
 }

@@ -9,6 +9,8 @@ use tokio_postgres::Client;
 pub struct TableInfo {
     pub columns: Vec<String>,
     pub rls: bool,
+    /// Primary-key columns in key order: name and type oid.
+    pub pk: Vec<(String, u32)>,
 }
 
 /// Publication tables by `(schema, table)`.
@@ -20,7 +22,15 @@ pub struct Catalog {
 const QUERY: &str = "
 select n.nspname::text, c.relname::text, c.relrowsecurity,
        array(select a.attname::text from pg_attribute a
-             where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped order by a.attnum)
+             where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped order by a.attnum),
+       array(select a.attname::text from pg_index i
+             join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
+             where i.indrelid = c.oid and i.indisprimary
+             order by array_position(i.indkey::int2[], a.attnum)),
+       array(select a.atttypid::int8 from pg_index i
+             join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
+             where i.indrelid = c.oid and i.indisprimary
+             order by array_position(i.indkey::int2[], a.attnum))
 from pg_publication_tables p
 join pg_namespace n on n.nspname = p.schemaname
 join pg_class c on c.relnamespace = n.oid and c.relname = p.tablename
@@ -35,13 +45,18 @@ impl Catalog {
         let tables = rows
             .iter()
             .map(|r| {
-                (
-                    (r.get(0), r.get(1)),
-                    TableInfo {
-                        rls: r.get(2),
-                        columns: r.get(3),
-                    },
-                )
+                let pk_names: Vec<String> = r.get(4);
+                let pk_types: Vec<i64> = r.get(5);
+                let pk = pk_names
+                    .into_iter()
+                    .zip(pk_types.into_iter().map(|oid| oid as u32))
+                    .collect();
+                let info = TableInfo {
+                    rls: r.get(2),
+                    columns: r.get(3),
+                    pk,
+                };
+                ((r.get(0), r.get(1)), info)
             })
             .collect();
         Ok(Catalog { tables })
@@ -105,6 +120,7 @@ mod tests {
         let info = TableInfo {
             columns: vec![],
             rls: true,
+            pk: vec![],
         };
         c.tables
             .insert(("public".into(), "a.b".into()), info.clone());

@@ -71,9 +71,20 @@ impl Metrics {
             .fetch_max(micros, Ordering::Relaxed);
     }
 
-    /// Prometheus text exposition; `connections` is the live count from the caps.
-    pub fn render(&self, connections: u32) -> String {
+    /// Prometheus text exposition; `connections` is the live count from the caps, `decoder`
+    /// the slot's plugin (an info gauge, so the harness can say which one ran).
+    pub fn render(&self, connections: u32, decoder: super::Decoder) -> String {
         let mut out = String::with_capacity(4096);
+        let _ = writeln!(
+            out,
+            "# HELP syncstorm_realtime_decoder_info the output plugin capturing changes"
+        );
+        let _ = writeln!(out, "# TYPE syncstorm_realtime_decoder_info gauge");
+        let plugin = decoder.plugin();
+        let _ = writeln!(
+            out,
+            "syncstorm_realtime_decoder_info{{decoder=\"{plugin}\"}} 1"
+        );
         let _ = writeln!(
             out,
             "# HELP syncstorm_realtime_connections websocket connections held right now"
@@ -104,11 +115,12 @@ mod tests {
         m.add(&m.events_delivered_total, 3);
         m.dropped(DropReason::Budget, 2);
         m.record_lag(150);
-        let text = m.render(7);
+        let text = m.render(7, super::super::Decoder::Pgoutput);
         assert!(text.contains("syncstorm_realtime_connections 7\n"));
         assert!(text.contains("syncstorm_realtime_events_delivered_total 3\n"));
         assert!(text.contains("syncstorm_realtime_events_dropped_budget_total 2\n"));
         assert!(text.contains("# TYPE syncstorm_realtime_poll_lag_micros_max gauge"));
-        assert_eq!(text.matches("# TYPE").count(), HELP.len() + 1);
+        assert!(text.contains("syncstorm_realtime_decoder_info{decoder=\"pgoutput\"} 1\n"));
+        assert_eq!(text.matches("# TYPE").count(), HELP.len() + 2);
     }
 }

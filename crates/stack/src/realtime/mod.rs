@@ -1,6 +1,7 @@
 //! Supabase Realtime, the part the sync protocol uses: `postgres_changes` over Phoenix
-//! websockets (vsn 1.0.0 and 2.0.0), captured from a wal2json slot, authorized per subscriber
-//! under RLS, with the plan's caps and Prometheus probes.
+//! websockets (vsn 1.0.0 and 2.0.0), captured from a logical replication slot (wal2json as
+//! Supabase polls it, or PostgreSQL's built-in pgoutput where wal2json is not installed),
+//! authorized per subscriber under RLS, with the plan's caps and Prometheus probes.
 //!
 //! Flow: `poller` reads the slot → `dispatch` matches bindings in the [`registry`], checks row
 //! visibility (`authz`) and queues frames → each socket task (`socket`) runs its `session` and
@@ -52,6 +53,34 @@ pub struct RealtimeConfig {
     /// The counters the caps are checked against, shared with the stack's other worker
     /// processes; `None` makes a private set (one process counts alone).
     pub counters: Option<region::SharedCounters>,
+    /// The slot's output plugin; `None` prefers wal2json and falls back to pgoutput.
+    pub decoder: Option<Decoder>,
+}
+
+/// The logical decoding output plugin that captures changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decoder {
+    /// wal2json, format version 2: what Supabase Realtime polls (a separate package).
+    Wal2json,
+    /// pgoutput, logical replication protocol 1: ships inside PostgreSQL.
+    Pgoutput,
+}
+
+impl Decoder {
+    /// The plugin's name, as `pg_create_logical_replication_slot` takes it.
+    pub fn plugin(self) -> &'static str {
+        match self {
+            Decoder::Wal2json => capture::wal2json::PLUGIN,
+            Decoder::Pgoutput => capture::pgoutput::PLUGIN,
+        }
+    }
+
+    /// Parses a plugin name (`wal2json`, `pgoutput`).
+    pub fn from_plugin(name: &str) -> Option<Decoder> {
+        [Decoder::Wal2json, Decoder::Pgoutput]
+            .into_iter()
+            .find(|d| d.plugin() == name)
+    }
 }
 
 impl RealtimeConfig {
@@ -71,6 +100,7 @@ impl RealtimeConfig {
             outbox_capacity: 256,
             socket_buffer: 4096,
             counters: None,
+            decoder: None,
         }
     }
 }
@@ -81,7 +111,7 @@ pub enum RealtimeError {
     #[error("realtime could not connect to PostgreSQL: {0}")]
     Connect(#[source] tokio_postgres::Error),
     #[error(
-        "realtime could not create its wal2json replication slot (needs wal_level = logical and the wal2json plugin): {0}"
+        "realtime could not create its logical replication slot (needs wal_level = logical and a free slot): {0}"
     )]
     Slot(#[source] tokio_postgres::Error),
     #[error(
@@ -100,6 +130,8 @@ pub struct Shared {
     pub registry: registry::Registry,
     pub catalog: catalog::CatalogCell,
     pub cancel: CancellationToken,
+    /// The plugin the slot was created with.
+    pub decoder: Decoder,
 }
 
 /// Renders a Realtime service's probes (see [`Realtime::metrics_source`]).
@@ -109,7 +141,9 @@ pub struct MetricsSource(Arc<Shared>);
 impl MetricsSource {
     /// Prometheus text; `syncstorm_realtime_connections` counts this process's sockets only.
     pub fn render(&self) -> String {
-        self.0.metrics.render(self.0.caps.connections())
+        self.0
+            .metrics
+            .render(self.0.caps.connections(), self.0.decoder)
     }
 }
 
@@ -156,9 +190,10 @@ impl Realtime {
             rand::random::<u32>()
         );
         let poll_client = connect(&config.database_url, &tasks).await?;
-        poller::create_slot(&poll_client, &slot)
+        let decoding = poller::create_slot(&poll_client, &slot, config.decoder)
             .await
             .map_err(RealtimeError::Slot)?;
+        let decoder = decoding.decoder();
         let types = capture::load_type_names(&poll_client)
             .await
             .map_err(RealtimeError::Prepare)?;
@@ -176,6 +211,7 @@ impl Realtime {
             registry: registry::Registry::default(),
             catalog: catalog::CatalogCell::default(),
             cancel: parent.child_token(),
+            decoder,
             config,
         });
         shared.catalog.set(catalog);
@@ -184,6 +220,7 @@ impl Realtime {
             client: poll_client,
             slot: slot.clone(),
             types,
+            decoding,
         };
         tasks.spawn(poller.run(Arc::clone(&shared), batches_tx, shared.cancel.clone()));
         let dispatch_shared = Arc::clone(&shared);
@@ -222,6 +259,11 @@ impl Realtime {
     /// A cheap handle that renders the probes, for a `/metrics` route that adds other figures.
     pub fn metrics_source(&self) -> MetricsSource {
         MetricsSource(Arc::clone(&self.shared))
+    }
+
+    /// The plugin that captures changes (wal2json, or pgoutput where wal2json is missing).
+    pub fn decoder(&self) -> Decoder {
+        self.shared.decoder
     }
 
     /// Name of the replication slot (gone once [`Realtime::stop`] returns).

@@ -2,9 +2,9 @@
 //! hands each non-empty batch to the dispatcher (waiting when it is behind, as Realtime's single
 //! poller does). Polls again at once after a poll that returned rows.
 
-use super::Shared;
-use super::capture::{self, Change, POLL_SQL, TypeNames};
+use super::capture::{self, Change, TypeNames, pgoutput, wal2json};
 use super::catalog::Catalog;
+use super::{Decoder, Shared};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -20,18 +20,65 @@ pub struct Poller {
     pub client: Client,
     pub slot: String,
     pub types: TypeNames,
+    pub decoding: Decoding,
 }
 
-/// Creates the temporary wal2json slot on `client`'s session (it vanishes with the session).
-pub async fn create_slot(client: &Client, slot: &str) -> Result<(), tokio_postgres::Error> {
+/// The slot's plugin, with the state its decoder keeps between polls.
+pub enum Decoding {
+    Wal2json,
+    Pgoutput(pgoutput::Decoder),
+}
+
+impl Decoding {
+    pub fn decoder(&self) -> Decoder {
+        match self {
+            Decoding::Wal2json => Decoder::Wal2json,
+            Decoding::Pgoutput(_) => Decoder::Pgoutput,
+        }
+    }
+}
+
+/// Creates the temporary slot on `client`'s session (it vanishes with the session) with the
+/// chosen plugin; `None` prefers wal2json and falls back to pgoutput when the server has no
+/// wal2json library.
+pub async fn create_slot(
+    client: &Client,
+    slot: &str,
+    choice: Option<Decoder>,
+) -> Result<Decoding, tokio_postgres::Error> {
     client.batch_execute("set timezone = 'UTC'").await?;
+    let wanted = choice.unwrap_or(Decoder::Wal2json);
+    match create_with(client, slot, wanted).await {
+        Err(e) if choice.is_none() && plugin_missing(&e) => {
+            tracing::info!(
+                "realtime: the wal2json plugin is not installed; capturing changes with pgoutput"
+            );
+            create_with(client, slot, Decoder::Pgoutput).await
+        }
+        other => other,
+    }
+}
+
+async fn create_with(
+    client: &Client,
+    slot: &str,
+    decoder: Decoder,
+) -> Result<Decoding, tokio_postgres::Error> {
     client
         .execute(
-            "select pg_create_logical_replication_slot($1, 'wal2json', true)",
-            &[&slot],
+            "select pg_create_logical_replication_slot($1, $2, true)",
+            &[&slot, &decoder.plugin()],
         )
         .await?;
-    Ok(())
+    Ok(match decoder {
+        Decoder::Wal2json => Decoding::Wal2json,
+        Decoder::Pgoutput => Decoding::Pgoutput(pgoutput::Decoder::default()),
+    })
+}
+
+/// The server could not load the output plugin's library (`could not access file`).
+fn plugin_missing(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_FILE)
 }
 
 impl Poller {
@@ -82,28 +129,13 @@ impl Poller {
     async fn poll_once(&mut self, shared: &Shared) -> Result<Vec<Change>, tokio_postgres::Error> {
         let started = Instant::now();
         let catalog = shared.catalog.get();
-        let max = shared.config.poll_max_changes as i32;
-        let rows = self
-            .client
-            .query(POLL_SQL, &[&self.slot, &max, &catalog.add_tables()])
-            .await?;
+        let changes = match self.decoding {
+            Decoding::Wal2json => self.poll_wal2json(shared, &catalog).await?,
+            Decoding::Pgoutput(_) => self.poll_pgoutput(shared, &catalog).await?,
+        };
         let m = &shared.metrics;
         m.add(&m.polls_total, 1);
         m.add(&m.poll_micros_total, started.elapsed().as_micros() as u64);
-        let mut changes = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let line: &str = row.get(0);
-            if self.names_unknown_type(line)
-                && let Ok(types) = capture::load_type_names(&self.client).await
-            {
-                self.types = types;
-            }
-            match capture::decode(line, &catalog, &self.types) {
-                Ok(Some(change)) => changes.push(change),
-                Ok(None) => {}
-                Err(e) => tracing::warn!("realtime: {e}"),
-            }
-        }
         m.add(&m.poll_changes_total, changes.len() as u64);
         if let Some(newest) = changes.iter().map(|c| c.commit_time).max() {
             let lag = (chrono::Utc::now() - newest)
@@ -114,16 +146,64 @@ impl Poller {
         Ok(changes)
     }
 
-    /// Whether `line` names a type oid not in the cache (a type created after start).
-    fn names_unknown_type(&self, line: &str) -> bool {
-        line.split("\"typeoid\":")
-            .skip(1)
-            .filter_map(|rest| {
-                rest.split(|c: char| !c.is_ascii_digit())
-                    .next()?
-                    .parse::<u32>()
-                    .ok()
-            })
-            .any(|oid| !self.types.contains_key(&oid))
+    async fn poll_wal2json(
+        &mut self,
+        shared: &Shared,
+        catalog: &Catalog,
+    ) -> Result<Vec<Change>, tokio_postgres::Error> {
+        let max = shared.config.poll_max_changes as i32;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+            [&self.slot, &max, &catalog.add_tables()];
+        let rows = self.client.query(wal2json::POLL_SQL, &params).await?;
+        let mut changes = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let line: &str = row.get(0);
+            if wal2json::type_oids(line).any(|oid| !self.types.contains_key(&oid)) {
+                self.reload_types().await;
+            }
+            match wal2json::decode(line) {
+                Ok(Some(raw)) => changes.extend(capture::assemble(raw, catalog, &self.types)),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("realtime: {e}"),
+            }
+        }
+        Ok(changes)
+    }
+
+    async fn poll_pgoutput(
+        &mut self,
+        shared: &Shared,
+        catalog: &Catalog,
+    ) -> Result<Vec<Change>, tokio_postgres::Error> {
+        let max = shared.config.poll_max_changes as i32;
+        let publications = pgoutput::publication_names(&shared.config.publication);
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+            [&self.slot, &max, &publications];
+        let rows = self.client.query(pgoutput::POLL_SQL, &params).await?;
+        let mut changes = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let msg: &[u8] = row.get(0);
+            let Decoding::Pgoutput(decoder) = &mut self.decoding else {
+                break;
+            };
+            let decoded = decoder.decode(msg, catalog, &self.types);
+            // A relation is announced before its changes: new types are learnt there.
+            if msg.first() == Some(&b'R') && decoder.names_unknown_type(&self.types) {
+                self.reload_types().await;
+            }
+            match decoded {
+                Ok(Some(raw)) => changes.extend(capture::assemble(raw, catalog, &self.types)),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("realtime: {e}"),
+            }
+        }
+        Ok(changes)
+    }
+
+    /// Rereads the type names (a type created after start); a failure keeps the old ones.
+    async fn reload_types(&mut self) {
+        if let Ok(types) = capture::load_type_names(&self.client).await {
+            self.types = types;
+        }
     }
 }

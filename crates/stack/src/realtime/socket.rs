@@ -41,7 +41,9 @@ struct Params {
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
-    let body = shared.metrics.render(shared.caps.connections());
+    let body = shared
+        .metrics
+        .render(shared.caps.connections(), shared.decoder);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 

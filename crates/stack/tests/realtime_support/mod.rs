@@ -1,13 +1,13 @@
 //! Shared by the realtime tests: a Realtime service on a free port over the shared test
 //! cluster, users with tokens, and a small raw Phoenix client (both serializer versions).
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::time::Duration;
 use syncstorm_plans::RealtimeCaps;
 use syncstorm_stack::postgres::shared_test_cluster;
-use syncstorm_stack::realtime::{Realtime, RealtimeConfig};
+use syncstorm_stack::realtime::{Decoder, Realtime, RealtimeConfig};
 use syncstorm_wire::phoenix::{Message, Vsn};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
@@ -41,6 +41,63 @@ pub async fn db() -> tokio_postgres::Client {
 
 pub fn config(caps: RealtimeCaps) -> RealtimeConfig {
     RealtimeConfig::new(shared_test_cluster().superuser_url(), SECRET, caps)
+}
+
+/// [`config`] capturing with one decoder rather than the preferred one.
+pub fn config_with(caps: RealtimeCaps, decoder: Decoder) -> RealtimeConfig {
+    let mut c = config(caps);
+    c.decoder = Some(decoder);
+    c
+}
+
+/// Whether the test cluster's server can load wal2json (a package of its own). When it
+/// cannot, says so on stderr: the caller skips its wal2json variant.
+pub async fn skip_without_wal2json() -> bool {
+    let probe = format!("syncstorm_probe_{:08x}", rand::random::<u32>());
+    let sql = "select pg_create_logical_replication_slot($1, 'wal2json', true)";
+    // The temporary slot goes with this connection.
+    let missing = match db().await.execute(sql, &[&probe]).await {
+        Ok(_) => false,
+        Err(e) => {
+            assert_eq!(
+                e.code(),
+                Some(&tokio_postgres::error::SqlState::UNDEFINED_FILE),
+                "{e}"
+            );
+            true
+        }
+    };
+    if missing {
+        eprintln!(
+            "SKIPPED: wal2json is not installed for this PostgreSQL \
+             (apt-get install postgresql-15-wal2json); the pgoutput variant covers capture here"
+        );
+    }
+    missing
+}
+
+/// Declares `NAME::wal2json` and `NAME::pgoutput` for each `async fn NAME(Decoder)`, so
+/// every capture test runs against both decoders; the wal2json one skips, saying why, where
+/// the plugin is not installed.
+macro_rules! for_each_decoder {
+    ($($name:ident),* $(,)?) => { $(
+        mod $name {
+            use syncstorm_stack::realtime::Decoder;
+
+            #[tokio::test]
+            async fn wal2json() {
+                if crate::realtime_support::skip_without_wal2json().await {
+                    return;
+                }
+                super::$name(Decoder::Wal2json).await
+            }
+
+            #[tokio::test]
+            async fn pgoutput() {
+                super::$name(Decoder::Pgoutput).await
+            }
+        }
+    )* };
 }
 
 impl Server {
