@@ -68,7 +68,11 @@ pub fn run(args: StackArgs) -> i32 {
         Ok(()) => exit::OK,
         Err(e) => {
             eprintln!("syncstorm stack: {e}");
-            exit::RUN_FAILED
+            if e.is_missing_postgres() {
+                exit::BAD_INPUT
+            } else {
+                exit::RUN_FAILED
+            }
         }
     }
 }

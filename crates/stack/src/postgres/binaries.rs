@@ -22,8 +22,9 @@ impl Binaries {
         self.bindir.join("postgres")
     }
 
-    /// Looks in `$SYNCSTORM_PG_BINDIR`, then `PATH`, then `pg_config --bindir`, then
-    /// `/usr/lib/postgresql/*/bin` (highest major version first).
+    /// Looks in `$SYNCSTORM_PG_BINDIR` alone when it is set (a directory the user named is
+    /// never silently replaced by another server), else `PATH`, then `pg_config --bindir`,
+    /// then `/usr/lib/postgresql/*/bin` (highest major version first).
     pub fn discover() -> Option<Binaries> {
         discover_in(
             std::env::var_os(BINDIR_ENV).map(PathBuf::from),
@@ -40,12 +41,15 @@ pub(crate) fn discover_in(
     path: Option<OsString>,
     versioned_root: &Path,
 ) -> Option<Binaries> {
+    if let Some(dir) = override_dir {
+        return server_dir(&dir).map(|bindir| Binaries { bindir });
+    }
     let path_dirs: Vec<PathBuf> = path
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();
-    override_dir
-        .and_then(|dir| server_dir(&dir))
-        .or_else(|| path_dirs.iter().find_map(|dir| server_dir(dir)))
+    path_dirs
+        .iter()
+        .find_map(|dir| server_dir(dir))
         .or_else(|| from_pg_config(&path_dirs))
         .or_else(|| from_versioned_dirs(versioned_root))
         .map(|bindir| Binaries { bindir })
@@ -138,6 +142,15 @@ mod tests {
             &root.path().join("versions"),
         );
         assert_eq!(found.unwrap().bindir, root.path().join("custom"));
+        let named_but_empty = discover_in(
+            Some(root.path().join("empty")),
+            None,
+            &root.path().join("versions"),
+        );
+        assert_eq!(
+            named_but_empty, None,
+            "the named directory is the only one tried"
+        );
     }
 
     #[test]

@@ -36,7 +36,7 @@ const PORT_ATTEMPTS: usize = 5;
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
     #[error(
-        "PostgreSQL server binaries (initdb, postgres) were not found on PATH, via `pg_config --bindir` or in /usr/lib/postgresql/*/bin; install them (e.g. `apt-get install postgresql-15`), set {BINDIR_ENV}, or pass --database-url to use an existing database"
+        "PostgreSQL server binaries (initdb, postgres) were not found ({BINDIR_ENV} if set, else PATH, `pg_config --bindir` and /usr/lib/postgresql/*/bin); install them (`apt-get install postgresql-15`), point {BINDIR_ENV} at their directory, or pass --database-url to use an existing database"
     )]
     BinariesNotFound,
     #[error(
