@@ -21,6 +21,7 @@ pub use io::ResultError;
 pub use merge::merge_shards;
 pub use sections::{
     CoordinatedOmission, GeneratorSample, Machine, OracleResult, PoolSample, ProbeSample, Probes,
+    TargetInfo,
 };
 
 /// Bumped whenever a field changes meaning or disappears; additions with defaults keep it.
@@ -180,6 +181,9 @@ pub struct RunResult {
     pub generator: Vec<GeneratorSample>,
     #[serde(default)]
     pub machine: Machine,
+    /// The kind of target and, for the embedded stack, how its Realtime captured changes.
+    #[serde(default)]
+    pub target: TargetInfo,
     /// The Supabase plan figures the run was judged against (`None` for an unknown target).
     #[serde(default)]
     pub plan: Option<SupabasePlan>,

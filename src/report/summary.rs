@@ -15,6 +15,11 @@ pub fn header(r: &RunResult) -> String {
         .plan
         .as_ref()
         .map_or("no plan".into(), |p| format!("plan {}", p.name));
+    let target = if r.target.kind.is_empty() {
+        String::new()
+    } else {
+        format!(" · {}", r.target.describe())
+    };
     let shards = if r.merged_shards > 0 {
         format!(" · merged from {} shards", r.merged_shards)
     } else {
@@ -22,10 +27,11 @@ pub fn header(r: &RunResult) -> String {
     };
     let _ = write!(
         out,
-        "<p class=\"sub\">Started {} · ran {} · {} · {} · {} cores{}</p>",
+        "<p class=\"sub\">Started {} · ran {} · {}{} · {} · {} cores{}</p>",
         esc(&r.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
         esc(&duration(r.duration_s)),
         esc(&plan),
+        esc(&target),
         esc(&r.machine.hostname),
         r.machine.cores,
         esc(&shards)

@@ -126,6 +126,34 @@ pub struct GeneratorSample {
     pub rss_bytes: u64,
 }
 
+/// What the run was aimed at, as the report needs to say it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetInfo {
+    /// `embedded` (syncstorm's own stack) or `supabase` (a real project or compose stack).
+    #[serde(default)]
+    pub kind: String,
+    /// The logical decoding plugin the embedded stack's Realtime captured changes with:
+    /// `wal2json` (what Supabase Realtime polls) or `pgoutput` (built into PostgreSQL, used
+    /// where wal2json is not installed). `None` for a real Supabase.
+    #[serde(default)]
+    pub realtime_decoder: Option<String>,
+}
+
+impl TargetInfo {
+    /// "embedded stack, Realtime capture by pgoutput (wal2json not installed)".
+    pub fn describe(&self) -> String {
+        match (self.kind.as_str(), self.realtime_decoder.as_deref()) {
+            ("embedded", Some("pgoutput")) => {
+                "embedded stack, Realtime capture by pgoutput (wal2json not installed)".into()
+            }
+            ("embedded", Some(decoder)) => format!("embedded stack, Realtime capture by {decoder}"),
+            ("embedded", None) => "embedded stack".into(),
+            ("supabase", _) => "Supabase".into(),
+            (other, _) => other.into(),
+        }
+    }
+}
+
 /// The machine the generator ran on.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Machine {

@@ -199,6 +199,7 @@ pub async fn execute(
     };
     let mut result = outcome::build(plan, parts);
     result.run_tag = tag.clone();
+    result.target = prepared.info.clone();
     let written = write_outputs(
         &result,
         args.out.clone().unwrap_or_else(|| plan.run.out.clone()),

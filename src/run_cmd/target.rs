@@ -26,6 +26,8 @@ pub struct Prepared {
     pub stack: Option<RunningStack>,
     pub metrics_urls: Vec<String>,
     pub probe_source: String,
+    /// What the result says of the target.
+    pub info: crate::result::TargetInfo,
 }
 
 /// Loopback addresses needed so `sockets` connections fit the ephemeral ports (with 10 %
@@ -103,6 +105,10 @@ pub async fn prepare(
                     Some(db) => format!("--database-url {}", crate::target::redact_url(db)),
                     None => "none (no database URL given)".to_owned(),
                 },
+                info: crate::result::TargetInfo {
+                    kind: "supabase".into(),
+                    realtime_decoder: None,
+                },
             })
         }
     }
@@ -125,7 +131,10 @@ async fn boot_embedded(
     config.workers = stack_workers_for(sockets) as usize;
     let stack = Stack::start(config, cancel.child_token())
         .await
-        .map_err(|e| RunError::Failed(format!("the embedded stack did not start: {e}")))?;
+        .map_err(|e| match e.is_missing_postgres() {
+            true => RunError::BadInput(e.to_string()),
+            false => RunError::Failed(format!("the embedded stack did not start: {e}")),
+        })?;
     Ok(Prepared {
         endpoints: Endpoints {
             base_url: stack.url.clone(),
@@ -136,6 +145,10 @@ async fn boot_embedded(
         service_role_key: stack.service_role_key.clone(),
         metrics_urls: stack.metrics_urls.clone(),
         probe_source: "embedded stack".to_owned(),
+        info: crate::result::TargetInfo {
+            kind: "embedded".into(),
+            realtime_decoder: Some(stack.realtime_decoder.plugin().to_owned()),
+        },
         stack: Some(stack),
     })
 }
