@@ -9,8 +9,8 @@
 //! stops when its stdin reaches EOF — which also happens when the parent dies, however it dies.
 //!
 //! Design choices:
-//! - **Realtime:** each worker polls its own temporary wal2json slot (the cluster gets
-//!   `workers + 2` slots), so every worker sees every change and authorizes for its own
+//! - **Realtime:** each worker polls its own temporary slot (wal2json, or pgoutput without
+//!   it; the cluster gets `workers + 2` slots), so every worker sees every change and authorizes for its own
 //!   subscribers; no fan-out channel between processes. The cost is N pollers on the WAL.
 //!   Realtime's own sessions (slot, authorization) stay per worker.
 //! - **Caps, global:** the plan's realtime caps are one count across all workers, as Supabase
