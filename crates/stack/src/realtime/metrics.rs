@@ -49,6 +49,9 @@ counters! {
     poll_micros_total: "time spent polling the slot, microseconds",
     poll_lag_micros_last: "commit to poll delay of the newest change of the last non-empty poll, microseconds",
     poll_lag_micros_max: "largest commit to poll delay seen, microseconds",
+    changes_dispatched_total: "changes through binding matching and row authorization",
+    dispatch_queue_changes: "changes captured and not yet dispatched (the pipeline's backlog)",
+    wal_behind_bytes: "WAL written but not yet confirmed by this process's slot, bytes",
 }
 
 impl Metrics {
@@ -65,6 +68,18 @@ impl Metrics {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
+    pub fn set(&self, gauge: &AtomicU64, value: u64) {
+        let _ = self;
+        gauge.store(value, Ordering::Relaxed);
+    }
+
+    pub fn sub(&self, gauge: &AtomicU64, n: u64) {
+        let _ = self;
+        let _ = gauge.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+            Some(v.saturating_sub(n))
+        });
+    }
+
     pub fn record_lag(&self, micros: u64) {
         self.poll_lag_micros_last.store(micros, Ordering::Relaxed);
         self.poll_lag_micros_max
@@ -72,9 +87,25 @@ impl Metrics {
     }
 
     /// Prometheus text exposition; `connections` is the live count from the caps, `decoder`
-    /// the slot's plugin (an info gauge, so the harness can say which one ran).
-    pub fn render(&self, connections: u32, decoder: super::Decoder) -> String {
+    /// the slot's plugin (an info gauge, so the harness can say which one ran), and
+    /// `deliveries_average` the stack-wide events-budget average (the first process only, so
+    /// sums over processes stay right).
+    pub fn render(
+        &self,
+        connections: u32,
+        decoder: super::Decoder,
+        deliveries_average: Option<f64>,
+    ) -> String {
         let mut out = String::with_capacity(4096);
+        if let Some(avg) = deliveries_average {
+            let _ = writeln!(
+                out,
+                "# HELP syncstorm_realtime_events_budget_average change deliveries per second, \
+                 averaged as the events budget is (up to the last 60 s)"
+            );
+            let _ = writeln!(out, "# TYPE syncstorm_realtime_events_budget_average gauge");
+            let _ = writeln!(out, "syncstorm_realtime_events_budget_average {avg:.3}");
+        }
         let _ = writeln!(
             out,
             "# HELP syncstorm_realtime_decoder_info the output plugin capturing changes"
@@ -115,12 +146,13 @@ mod tests {
         m.add(&m.events_delivered_total, 3);
         m.dropped(DropReason::Budget, 2);
         m.record_lag(150);
-        let text = m.render(7, super::super::Decoder::Pgoutput);
+        let text = m.render(7, super::super::Decoder::Pgoutput, Some(2.5));
         assert!(text.contains("syncstorm_realtime_connections 7\n"));
         assert!(text.contains("syncstorm_realtime_events_delivered_total 3\n"));
         assert!(text.contains("syncstorm_realtime_events_dropped_budget_total 2\n"));
         assert!(text.contains("# TYPE syncstorm_realtime_poll_lag_micros_max gauge"));
         assert!(text.contains("syncstorm_realtime_decoder_info{decoder=\"pgoutput\"} 1\n"));
-        assert_eq!(text.matches("# TYPE").count(), HELP.len() + 2);
+        assert!(text.contains("syncstorm_realtime_events_budget_average 2.500\n"));
+        assert_eq!(text.matches("# TYPE").count(), HELP.len() + 3);
     }
 }

@@ -134,6 +134,17 @@ pub struct Shared {
     pub decoder: Decoder,
 }
 
+impl Shared {
+    pub(crate) fn render_metrics(&self) -> String {
+        let average = self
+            .caps
+            .reports_stack_wide()
+            .then(|| self.caps.deliveries_average());
+        self.metrics
+            .render(self.caps.connections(), self.decoder, average)
+    }
+}
+
 /// Renders a Realtime service's probes (see [`Realtime::metrics_source`]).
 #[derive(Clone)]
 pub struct MetricsSource(Arc<Shared>);
@@ -141,9 +152,7 @@ pub struct MetricsSource(Arc<Shared>);
 impl MetricsSource {
     /// Prometheus text; `syncstorm_realtime_connections` counts this process's sockets only.
     pub fn render(&self) -> String {
-        self.0
-            .metrics
-            .render(self.0.caps.connections(), self.0.decoder)
+        self.0.render_metrics()
     }
 }
 
@@ -227,6 +236,9 @@ impl Realtime {
         tasks.spawn(async move {
             while let Some(batch) = batches_rx.recv().await {
                 dispatch::dispatch(&dispatch_shared, &authz_client, &batch).await;
+                let m = &dispatch_shared.metrics;
+                m.add(&m.changes_dispatched_total, batch.len() as u64);
+                m.sub(&m.dispatch_queue_changes, batch.len() as u64);
             }
         });
         Ok(Realtime {

@@ -95,12 +95,15 @@ impl Poller {
                     Ok(catalog) => shared.catalog.set(catalog),
                     Err(e) => tracing::warn!("realtime: reading the publication failed: {e}"),
                 }
+                self.sample_wal_behind(&shared).await;
                 catalog_at = Instant::now();
             }
             let got_rows = tokio::select! {
                 _ = cancel.cancelled() => break,
                 polled = self.poll_once(&shared) => match polled {
                     Ok(batch) if !batch.is_empty() => {
+                        let m = &shared.metrics;
+                        m.add(&m.dispatch_queue_changes, batch.len() as u64);
                         if out.send(Arc::new(batch)).await.is_err() {
                             break;
                         }
@@ -198,6 +201,17 @@ impl Poller {
             }
         }
         Ok(changes)
+    }
+
+    /// How far the slot trails the WAL written, so a capture that falls behind shows.
+    async fn sample_wal_behind(&self, shared: &Shared) {
+        let sql = "select (pg_current_wal_lsn() - confirmed_flush_lsn)::int8 \
+                   from pg_replication_slots where slot_name = $1";
+        if let Ok(row) = self.client.query_one(sql, &[&self.slot]).await {
+            let behind: Option<i64> = row.get(0);
+            let m = &shared.metrics;
+            m.set(&m.wal_behind_bytes, behind.unwrap_or(0).max(0) as u64);
+        }
     }
 
     /// Rereads the type names (a type created after start); a failure keeps the old ones.

@@ -4,9 +4,10 @@
 //! either way. Lock-free 64-bit atomics are address-free on the targets we build for, so a
 //! compare-and-swap in one process is seen by every other.
 //!
-//! Layout, one `AtomicU64` per slot: [`CONNECTIONS`] (held across all workers), the three
-//! per-second windows, and from [`WORKER_BASE`] one slot per worker holding the connections
-//! that worker took, so the parent can give back a dead worker's places.
+//! Layout, one `AtomicU64` per slot: [`CONNECTIONS`] (held across all workers), the per-second
+//! windows, from [`WORKER_BASE`] one slot per worker holding the connections that worker took
+//! (so the parent can give back a dead worker's places), and from [`CDC_AVERAGE`] the change
+//! deliveries' 60-second moving average (its start second, then one bucket per second).
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -22,12 +23,13 @@ pub const CONNECTIONS: usize = 0;
 pub const JOINS: usize = 1;
 /// Channel messages this second (packed like [`JOINS`]).
 pub const CHANNEL_EVENTS: usize = 2;
-/// Change deliveries this second (packed like [`JOINS`]).
-pub const CDC_EVENTS: usize = 3;
 /// Worker `w`'s own connections live in slot `WORKER_BASE + w` (`w` 0 is the parent).
 pub const WORKER_BASE: usize = 8;
-/// Slots in a region: room for [`crate::config::MAX_WORKERS`] workers and spare.
-pub const SLOTS: usize = 64;
+/// The change deliveries' moving average: [`super::caps::MovingAverage::SLOTS`] slots from here.
+pub const CDC_AVERAGE: usize = 64;
+/// Slots in a region: room for [`crate::config::MAX_WORKERS`] workers, the moving average and
+/// spare.
+pub const SLOTS: usize = 128;
 const BYTES: usize = SLOTS * std::mem::size_of::<AtomicU64>();
 
 /// A mapping of [`SLOTS`] zero-initialised atomics.
@@ -72,9 +74,17 @@ impl CounterRegion {
 
     /// Slot `i` (panics past [`SLOTS`]: a layout bug, not input).
     pub fn slot(&self, i: usize) -> &AtomicU64 {
-        assert!(i < SLOTS, "counter slot {i} is outside the region");
+        &self.slots(i, 1)[0]
+    }
+
+    /// `len` slots from `start` (panics past [`SLOTS`]: a layout bug, not input).
+    pub fn slots(&self, start: usize, len: usize) -> &[AtomicU64] {
+        assert!(
+            start + len <= SLOTS,
+            "counter slots {start}+{len} are outside the region"
+        );
         // SAFETY: `base` points at SLOTS atomics, mapped for the life of `self`.
-        unsafe { &*self.base.as_ptr().add(i) }
+        unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(start), len) }
     }
 }
 
@@ -135,6 +145,15 @@ impl SharedCounters {
         self.region.slot(i)
     }
 
+    pub fn slots(&self, start: usize, len: usize) -> &[AtomicU64] {
+        self.region.slots(start, len)
+    }
+
+    /// Whether this is the stack's first process (it reports the stack-wide figures).
+    pub fn is_first(&self) -> bool {
+        self.worker == 0
+    }
+
     /// This worker's own connection count.
     pub fn own_connections(&self) -> &AtomicU64 {
         self.region.slot(WORKER_BASE + self.worker)
@@ -189,7 +208,7 @@ mod tests {
         let file = tempfile::NamedTempFile::new().unwrap();
         let err = CounterRegion::open(file.path()).unwrap_err();
         assert!(
-            err.to_string().contains("not a 512-byte counter region"),
+            err.to_string().contains("not a 1024-byte counter region"),
             "{err}"
         );
     }

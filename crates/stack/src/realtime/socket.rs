@@ -41,9 +41,7 @@ struct Params {
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
-    let body = shared
-        .metrics
-        .render(shared.caps.connections(), shared.decoder);
+    let body = shared.render_metrics();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 

@@ -126,6 +126,10 @@ impl Server {
     }
 
     pub async fn metric(&self, name: &str) -> u64 {
+        self.metric_f64(name).await as u64
+    }
+
+    pub async fn metric_f64(&self, name: &str) -> f64 {
         let body = reqwest::get(format!("http://{}/metrics", self.addr))
             .await
             .unwrap()
