@@ -5,6 +5,7 @@
 //! queueing or slowdown short of that, "not observed" means the risk was exercised and the
 //! figures stayed clear, "not exercised" means the scenario did not create the conditions.
 
+mod realtime_backlog;
 mod risk1;
 mod risk2;
 mod risk3;

@@ -67,11 +67,20 @@ pub fn assess(r: &RunResult) -> Finding {
         )),
         _ => {}
     }
+    // As Supabase counts the budget (a 60 s average), one burst over it is strain; drops
+    // that go on are the plan's limit reached.
+    let drop_seconds = super::realtime_backlog::budget_drop_seconds(r);
     if dropped > 0 {
-        hard.push(format!(
-            "{} realtime events were dropped by the plan's events-per-second budget",
-            count(dropped)
-        ));
+        let clause = format!(
+            "{} realtime events were dropped by the plan's events-per-second budget in {} s",
+            count(dropped),
+            drop_seconds.max(1)
+        );
+        if drop_seconds >= super::realtime_backlog::SUSTAINED_DROP_SECONDS {
+            hard.push(clause);
+        } else {
+            soft.push(clause);
+        }
     }
     if pulse_p99 >= SLOW_PULSE_P99_MS {
         soft.push(format!("pulse delivery p99 was {}", ms(pulse_p99)));
@@ -115,6 +124,9 @@ pub fn assess(r: &RunResult) -> Finding {
             count(dropped)
         ));
     }
+    let backlog = super::realtime_backlog::assess(r);
+    finding.evidence.extend(backlog.attribution);
+    finding.charts.extend(backlog.charts);
     finding
 }
 
