@@ -49,7 +49,7 @@ pub enum LaunchError {
         source: std::io::Error,
     },
     #[error(
-        "the `postgres` OS user (the server cannot run as root) cannot enter {path}; choose a run directory every user can reach, e.g. under /tmp"
+        "the `postgres` OS user (the server cannot run as root) cannot enter {path}; put the run directory and the PostgreSQL binaries where every user can reach them, e.g. under /tmp"
     )]
     Unreachable { path: PathBuf },
     #[error("cannot run {program}: {source}")]
@@ -333,9 +333,17 @@ fn run_initdb(prepared: &Prepared) -> Result<(), LaunchError> {
     })
 }
 
+/// The directory the `postgres` user could not enter: the binaries' (e.g. a copy under a
+/// private temp dir) when those are out of its reach, else the run directory.
 fn unreachable(prepared: &Prepared) -> LaunchError {
+    let bins_out_of_reach = prepared
+        .run_as
+        .is_some_and(|run_as| !template::reachable_by(&prepared.bins.bindir, run_as));
     LaunchError::Unreachable {
-        path: prepared.dir.clone(),
+        path: match bins_out_of_reach {
+            true => prepared.bins.bindir.clone(),
+            false => prepared.dir.clone(),
+        },
     }
 }
 

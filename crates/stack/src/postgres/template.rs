@@ -134,7 +134,7 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 
 /// Whether `run_as` may search every directory from the root down to `dir` (permission bits
 /// only: owner, then group, then others, as the kernel checks them; ACLs are not read).
-fn reachable_by(dir: &Path, run_as: process::RunAs) -> bool {
+pub(crate) fn reachable_by(dir: &Path, run_as: process::RunAs) -> bool {
     use std::os::unix::fs::MetadataExt;
     dir.ancestors().all(|ancestor| {
         let Ok(meta) = std::fs::metadata(ancestor) else {
