@@ -1,6 +1,7 @@
 //! The embedded stack as several processes (`workers = 2`): both answer Auth and REST with the
-//! same keys, a subscriber on worker 2 receives a change committed through worker 1's REST, and
-//! the worker process and its slot are gone once the stack stops.
+//! same keys, a subscriber on worker 2 receives a change committed through worker 1's REST from
+//! the stack's one change capture, and the worker process and its slot are gone once the stack
+//! stops.
 
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -123,6 +124,25 @@ async fn a_change_through_worker_one_reaches_a_subscriber_on_worker_two() {
         metrics.contains("syncstorm_realtime_connections 1\n"),
         "{metrics}"
     );
+    // Worker 2 heard it from the stack's one capture: PostgreSQL decodes the WAL once.
+    assert!(
+        metrics.contains("syncstorm_realtime_fanout_changes_received_total ")
+            && !metrics.contains("syncstorm_realtime_fanout_changes_received_total 0\n"),
+        "{metrics}"
+    );
+    let (db, conn) = tokio_postgres::connect(&stack.database_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let slots: i64 = db
+        .query_one(
+            "select count(*) from pg_replication_slots where active",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(slots, 1, "one slot for the whole stack");
     subscriber.leave().await;
     stack.stop().await.expect("the stack and its worker stop");
     let refused = http.get(format!("{two}/auth/v1/health")).send().await;

@@ -90,6 +90,7 @@ impl CapCounters {
             upstream_h2,
             counters: &self.shared,
             counters_path: file.path(),
+            realtime_capture: None,
         })
     }
 }

@@ -145,6 +145,9 @@ impl Stack {
         let mut realtime_config =
             RealtimeConfig::new(&database.superuser_url, &keys.jwt_secret, own.plan.realtime);
         realtime_config.counters = Some(counters.shared.clone());
+        // One WAL capture per stack: the first process polls, the others follow it.
+        realtime_config.fan_out = own.workers > 1 && own.worker_link.is_none();
+        realtime_config.upstream = own.worker_link.as_ref().and_then(|l| l.realtime_capture);
         let realtime = Realtime::start_under(realtime_config, &cancel).await?;
         let started = listen(&shared, &database, &realtime).await;
         let (routes, listeners, internal, port) = match started {
@@ -156,7 +159,8 @@ impl Stack {
         };
         let children = match &internal {
             Some(listener) => {
-                let link = counters.parent_link(listener)?;
+                let mut link = counters.parent_link(listener)?;
+                link.realtime_capture = realtime.fanout_addr();
                 workers::start_children(&own, &host_groups, port, &database, link).await
             }
             None => Ok(Vec::new()),

@@ -9,10 +9,10 @@
 //! stops when its stdin reaches EOF — which also happens when the parent dies, however it dies.
 //!
 //! Design choices:
-//! - **Realtime:** each worker polls its own temporary slot (wal2json, or pgoutput without
-//!   it; the cluster gets `workers + 2` slots), so every worker sees every change and authorizes for its own
-//!   subscribers; no fan-out channel between processes. The cost is N pollers on the WAL.
-//!   Realtime's own sessions (slot, authorization) stay per worker.
+//! - **Realtime:** the parent polls the stack's one slot (wal2json, or pgoutput without it)
+//!   and fans every batch out to the workers over a loopback socket
+//!   ([`crate::realtime::fanout`]); each worker authorizes and delivers for its own
+//!   subscribers. PostgreSQL decodes the WAL once, as for Supabase's one poller per tenant.
 //! - **Caps, global:** the plan's realtime caps are one count across all workers, as Supabase
 //!   counts per tenant. The parent creates a small file of counters (a temporary file, removed
 //!   when the stack stops) that every worker maps shared ([`crate::realtime::region`]):
@@ -100,6 +100,9 @@ pub struct WorkerLink {
     pub slot: usize,
     /// HTTP/1.1 connections it may hold to the parent; the overflow goes over HTTP/2.
     pub http1_connections: usize,
+    /// Where the parent serves its change capture (the stack polls one slot, not one each).
+    #[serde(default)]
+    pub realtime_capture: Option<SocketAddr>,
 }
 
 /// The addresses each worker listens on: `hosts` dealt round-robin, first extended with further
@@ -294,6 +297,7 @@ pub(crate) struct ParentLink<'a> {
     pub upstream_h2: SocketAddr,
     pub counters: &'a SharedCounters,
     pub counters_path: &'a Path,
+    pub realtime_capture: Option<SocketAddr>,
 }
 
 /// Parent side: starts workers 2..N (one per address group after the first) side by side,
@@ -323,6 +327,7 @@ pub(crate) async fn start_children(
             counters_path: parent.counters_path.to_path_buf(),
             slot,
             http1_connections: own.forward_http1_connections,
+            realtime_capture: parent.realtime_capture,
         },
         hosts: hosts.clone(),
         port,

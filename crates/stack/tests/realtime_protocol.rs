@@ -276,7 +276,7 @@ async fn unknown_tables_and_bad_filters_get_the_subscription_error() {
 
 async fn the_slot_exists_while_running_and_is_gone_after_stop(decoder: Decoder) {
     let server = Server::start(config_with(ROOMY, decoder)).await;
-    let slot = server.realtime.slot_name().to_string();
+    let slot = server.realtime.slot_name().unwrap().to_string();
     let db = db().await;
     assert_eq!(server.realtime.decoder(), decoder);
     assert_eq!(slot_count(&db, &slot, decoder).await, 1);

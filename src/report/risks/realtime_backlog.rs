@@ -69,6 +69,12 @@ pub fn assess(r: &RunResult) -> Backlog {
         .sum::<f64>()
     };
     let dropped_rate = rate_of(&per_sample(r, dropped));
+    // Every stack process dispatches every change for its own subscribers.
+    let processes = realtime_peak(r, "processes").unwrap_or(1.0).max(1.0);
+    let dispatched: Vec<(f64, f64)> = rate(r, "changes_dispatched_total")
+        .into_iter()
+        .map(|(t, v)| (t, v / processes))
+        .collect();
     let flow = Chart::new(
         "Realtime pipeline: changes and messages per second",
         "per second",
@@ -78,8 +84,8 @@ pub fn assess(r: &RunResult) -> Backlog {
         rate(r, "poll_changes_total"),
     ))
     .line(Line::new(
-        "dispatched (matched, authorized)",
-        rate(r, "changes_dispatched_total"),
+        "dispatched per stack process (matched, authorized)",
+        dispatched,
     ))
     .line(Line::new(
         "messages delivered",

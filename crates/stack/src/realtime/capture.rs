@@ -15,7 +15,7 @@ use syncstorm_wire::phoenix::{ChangeData, Column};
 use tokio_postgres::Client;
 
 /// INSERT, UPDATE or DELETE.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ChangeKind {
     Insert,
     Update,
@@ -32,8 +32,9 @@ impl ChangeKind {
     }
 }
 
-/// One captured row change, with its `data` payload serialized once for every subscriber.
-#[derive(Debug, Clone)]
+/// One captured row change, with its `data` payload serialized once for every subscriber
+/// (and serializable whole, for the processes the capture fans out to).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Change {
     pub schema: String,
     pub table: String,

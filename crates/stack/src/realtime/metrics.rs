@@ -52,6 +52,8 @@ counters! {
     changes_dispatched_total: "changes through binding matching and row authorization",
     dispatch_queue_changes: "changes captured and not yet dispatched (the pipeline's backlog)",
     wal_behind_bytes: "WAL written but not yet confirmed by this process's slot, bytes",
+    fanout_changes_received_total: "changes received from the stack's one capture (other processes)",
+    fanout_lagged_batches_total: "batches a follower process lost because it fell behind the capture",
 }
 
 impl Metrics {
@@ -97,6 +99,12 @@ impl Metrics {
         deliveries_average: Option<f64>,
     ) -> String {
         let mut out = String::with_capacity(4096);
+        let _ = writeln!(
+            out,
+            "# HELP syncstorm_realtime_processes stack processes reporting (sums to their count)"
+        );
+        let _ = writeln!(out, "# TYPE syncstorm_realtime_processes gauge");
+        let _ = writeln!(out, "syncstorm_realtime_processes 1");
         if let Some(avg) = deliveries_average {
             let _ = writeln!(
                 out,
@@ -153,6 +161,6 @@ mod tests {
         assert!(text.contains("# TYPE syncstorm_realtime_poll_lag_micros_max gauge"));
         assert!(text.contains("syncstorm_realtime_decoder_info{decoder=\"pgoutput\"} 1\n"));
         assert!(text.contains("syncstorm_realtime_events_budget_average 2.500\n"));
-        assert_eq!(text.matches("# TYPE").count(), HELP.len() + 3);
+        assert_eq!(text.matches("# TYPE").count(), HELP.len() + 4);
     }
 }

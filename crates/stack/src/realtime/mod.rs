@@ -12,6 +12,7 @@ pub mod caps;
 pub mod capture;
 pub mod catalog;
 mod dispatch;
+pub mod fanout;
 pub mod filter;
 mod frame;
 pub mod metrics;
@@ -55,6 +56,10 @@ pub struct RealtimeConfig {
     pub counters: Option<region::SharedCounters>,
     /// The slot's output plugin; `None` prefers wal2json and falls back to pgoutput.
     pub decoder: Option<Decoder>,
+    /// Serve this process's capture to the stack's other processes ([`fanout`]).
+    pub fan_out: bool,
+    /// Follow the capture served at this address instead of polling a slot of its own.
+    pub upstream: Option<std::net::SocketAddr>,
 }
 
 /// The logical decoding output plugin that captures changes.
@@ -101,6 +106,8 @@ impl RealtimeConfig {
             socket_buffer: 4096,
             counters: None,
             decoder: None,
+            fan_out: false,
+            upstream: None,
         }
     }
 }
@@ -120,6 +127,8 @@ pub enum RealtimeError {
     Prepare(#[source] tokio_postgres::Error),
     #[error("realtime could not map its cap counters: {0}")]
     Counters(#[source] std::io::Error),
+    #[error("realtime could not reach the stack's change capture at {0}: {1}")]
+    FanOut(String, #[source] std::io::Error),
 }
 
 /// State every socket task and the dispatcher share.
@@ -132,6 +141,8 @@ pub struct Shared {
     pub cancel: CancellationToken,
     /// The plugin the slot was created with.
     pub decoder: Decoder,
+    /// Every captured batch, for the processes that follow this capture.
+    pub fanout: Option<tokio::sync::broadcast::Sender<poller::Batch>>,
 }
 
 impl Shared {
@@ -160,7 +171,76 @@ impl MetricsSource {
 pub struct Realtime {
     shared: Arc<Shared>,
     tasks: TaskTracker,
-    slot: String,
+    /// This process's slot; `None` when it follows the stack's one capture.
+    slot: Option<String>,
+    /// Where the other processes follow this one's capture (`fan_out`).
+    fanout_addr: Option<std::net::SocketAddr>,
+}
+
+/// Where this process's changes come from: its own slot, or the stack's one capture (with
+/// the session it refreshes the publication catalog on).
+enum Source {
+    Capture(poller::Poller),
+    Follow {
+        decoder: Decoder,
+        follower: fanout::Follower,
+        client: Client,
+    },
+}
+
+impl Source {
+    /// Follows the capture at `upstream`, or creates a temporary slot named for this process
+    /// on `client`'s session (the slot goes with it).
+    async fn open(config: &RealtimeConfig, client: Client) -> Result<Source, RealtimeError> {
+        if let Some(addr) = config.upstream {
+            let (decoder, follower) = fanout::follow(addr)
+                .await
+                .map_err(|e| RealtimeError::FanOut(addr.to_string(), e))?;
+            return Ok(Source::Follow {
+                decoder,
+                follower,
+                client,
+            });
+        }
+        let slot = format!(
+            "syncstorm_rt_{}_{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        let decoding = poller::create_slot(&client, &slot, config.decoder)
+            .await
+            .map_err(RealtimeError::Slot)?;
+        let types = capture::load_type_names(&client)
+            .await
+            .map_err(RealtimeError::Prepare)?;
+        Ok(Source::Capture(poller::Poller {
+            client,
+            slot,
+            types,
+            decoding,
+        }))
+    }
+
+    fn decoder(&self) -> Decoder {
+        match self {
+            Source::Capture(poller) => poller.decoding.decoder(),
+            Source::Follow { decoder, .. } => *decoder,
+        }
+    }
+}
+
+/// Dispatches batches in order until the sources stop.
+async fn dispatch_all(
+    shared: Arc<Shared>,
+    authz: Client,
+    mut batches: mpsc::Receiver<poller::Batch>,
+) {
+    while let Some(batch) = batches.recv().await {
+        dispatch::dispatch(&shared, &authz, &batch).await;
+        let m = &shared.metrics;
+        m.add(&m.changes_dispatched_total, batch.len() as u64);
+        m.sub(&m.dispatch_queue_changes, batch.len() as u64);
+    }
 }
 
 async fn connect(url: &str, tasks: &TaskTracker) -> Result<Client, RealtimeError> {
@@ -193,58 +273,60 @@ impl Realtime {
             Some(counters) => counters.clone(),
             None => region::SharedCounters::private().map_err(RealtimeError::Counters)?,
         };
-        let slot = format!(
-            "syncstorm_rt_{}_{:08x}",
-            std::process::id(),
-            rand::random::<u32>()
-        );
-        let poll_client = connect(&config.database_url, &tasks).await?;
-        let decoding = poller::create_slot(&poll_client, &slot, config.decoder)
-            .await
-            .map_err(RealtimeError::Slot)?;
-        let decoder = decoding.decoder();
-        let types = capture::load_type_names(&poll_client)
+        let db_client = connect(&config.database_url, &tasks).await?;
+        let catalog = catalog::Catalog::load(&db_client, &config.publication)
             .await
             .map_err(RealtimeError::Prepare)?;
-        let catalog = catalog::Catalog::load(&poll_client, &config.publication)
-            .await
-            .map_err(RealtimeError::Prepare)?;
+        let source = Source::open(&config, db_client).await?;
         let authz_client = connect(&config.database_url, &tasks).await?;
         authz_client
             .batch_execute(authz::INSTALL_SQL)
             .await
             .map_err(RealtimeError::Prepare)?;
+        let fanout = match config.fan_out {
+            true => Some(
+                fanout::FanOut::bind()
+                    .await
+                    .map_err(|e| RealtimeError::FanOut("127.0.0.1".into(), e))?,
+            ),
+            false => None,
+        };
+        let fanout_addr = fanout.as_ref().and_then(|f| f.addr().ok());
         let shared = Arc::new(Shared {
             caps: Arc::new(caps::Caps::new(config.caps, counters)),
             metrics: metrics::Metrics::default(),
             registry: registry::Registry::default(),
             catalog: catalog::CatalogCell::default(),
             cancel: parent.child_token(),
-            decoder,
+            decoder: source.decoder(),
+            fanout: fanout.as_ref().map(|f| f.tx.clone()),
             config,
         });
         shared.catalog.set(catalog);
-        let (batches_tx, mut batches_rx) = mpsc::channel::<poller::Batch>(16);
-        let poller = poller::Poller {
-            client: poll_client,
-            slot: slot.clone(),
-            types,
-            decoding,
-        };
-        tasks.spawn(poller.run(Arc::clone(&shared), batches_tx, shared.cancel.clone()));
-        let dispatch_shared = Arc::clone(&shared);
-        tasks.spawn(async move {
-            while let Some(batch) = batches_rx.recv().await {
-                dispatch::dispatch(&dispatch_shared, &authz_client, &batch).await;
-                let m = &dispatch_shared.metrics;
-                m.add(&m.changes_dispatched_total, batch.len() as u64);
-                m.sub(&m.dispatch_queue_changes, batch.len() as u64);
+        if let Some(fanout) = fanout {
+            tasks.spawn(fanout.serve(Arc::clone(&shared), tasks.clone(), shared.cancel.clone()));
+        }
+        let (batches_tx, batches_rx) = mpsc::channel::<poller::Batch>(16);
+        let cancel = shared.cancel.clone();
+        let slot = match source {
+            Source::Capture(poller) => {
+                let slot = poller.slot.clone();
+                tasks.spawn(poller.run(Arc::clone(&shared), batches_tx, cancel));
+                Some(slot)
             }
-        });
+            Source::Follow {
+                follower, client, ..
+            } => {
+                tasks.spawn(follower.run(client, Arc::clone(&shared), batches_tx, cancel));
+                None
+            }
+        };
+        tasks.spawn(dispatch_all(Arc::clone(&shared), authz_client, batches_rx));
         Ok(Realtime {
             shared,
             tasks,
             slot,
+            fanout_addr,
         })
     }
 
@@ -279,8 +361,13 @@ impl Realtime {
     }
 
     /// Name of the replication slot (gone once [`Realtime::stop`] returns).
-    pub fn slot_name(&self) -> &str {
-        &self.slot
+    pub fn slot_name(&self) -> Option<&str> {
+        self.slot.as_deref()
+    }
+
+    /// Where the stack's other processes follow this capture (when started with `fan_out`).
+    pub fn fanout_addr(&self) -> Option<std::net::SocketAddr> {
+        self.fanout_addr
     }
 
     /// Closes every socket, stops polling and drops the slot.

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 /// A batch of changes from one poll, shared by every dispatcher.
 pub type Batch = Arc<Vec<Change>>;
 
-const CATALOG_REFRESH: Duration = Duration::from_secs(1);
+pub(crate) const CATALOG_REFRESH: Duration = Duration::from_secs(1);
 
 pub struct Poller {
     pub client: Client,
@@ -104,7 +104,12 @@ impl Poller {
                     Ok(batch) if !batch.is_empty() => {
                         let m = &shared.metrics;
                         m.add(&m.dispatch_queue_changes, batch.len() as u64);
-                        if out.send(Arc::new(batch)).await.is_err() {
+                        let batch = Arc::new(batch);
+                        if let Some(fanout) = &shared.fanout {
+                            // No follower connected yet is not an error.
+                            let _ = fanout.send(Arc::clone(&batch));
+                        }
+                        if out.send(batch).await.is_err() {
                             break;
                         }
                         true
