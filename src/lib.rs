@@ -7,6 +7,7 @@ pub mod cleanup;
 pub mod cli;
 pub mod driver;
 pub mod keys_cmd;
+pub mod logging;
 pub mod oracle;
 pub mod population;
 pub mod probes;

@@ -6,6 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use syncstorm_metrics::{SeriesPoint, gauge};
+use syncstorm_scenario::{Load, Phase};
 
 /// How often the plain (non-TTY) line is printed.
 pub const PLAIN_EVERY: Duration = Duration::from_secs(5);
@@ -53,7 +54,7 @@ impl Frame {
             .p99_ms
             .map_or_else(|| "-".to_string(), |ms| format!("{ms:.0} ms"));
         format!(
-            "[{phase}] {elapsed}s/{total}s  devices {devices}  sockets {sockets}  {rps} req/s  \
+            "[{phase}] run {elapsed}s/{total}s  devices {devices}  sockets {sockets}  {rps} req/s  \
              errors {eps}/s ({errors} total)  p99 {p99}  {left}s left  gen cpu {cpu:.0}%",
             phase = self.phase,
             elapsed = self.elapsed.as_secs(),
@@ -67,6 +68,30 @@ impl Frame {
             cpu = self.generator_cpu,
         )
     }
+}
+
+/// The label of second `elapsed`: the phase the schedule is in, with its own elapsed and total
+/// and what it drives toward (`drain 31s/60s → 120 opens/s`); past the load, the stage the
+/// workers report (`quiesce`, `oracle`). The schedule, not a worker's last report, says
+/// where the run is, so the label is right at the moment it is read.
+pub fn phase_label(phases: &[Phase], elapsed: Duration, reported: &str) -> String {
+    let Some(phase) = phases
+        .iter()
+        .find(|p| elapsed >= p.start && elapsed < p.start + p.duration)
+    else {
+        return reported.to_string();
+    };
+    let into = elapsed - phase.start;
+    let target = match phase.load {
+        Load::Open { to_rate, .. } => format!("{to_rate:.0} opens/s"),
+        Load::Closed { to, .. } => format!("{to} devices"),
+    };
+    format!(
+        "{} {}s/{}s → {target}",
+        phase.name,
+        into.as_secs(),
+        phase.duration.as_secs()
+    )
 }
 
 /// Prints frames: in place on a terminal, every `PLAIN_EVERY` otherwise.
@@ -157,7 +182,7 @@ mod tests {
         let line = frame(20).line();
         for part in [
             "[steady]",
-            "20s/60s",
+            "run 20s/60s",
             "devices 900",
             "1234 req/s",
             "errors 2/s (17 total)",
@@ -166,6 +191,63 @@ mod tests {
         ] {
             assert!(line.contains(part), "{part} missing from {line}");
         }
+    }
+
+    fn phase(name: &str, start: u64, duration: u64, load: Load) -> Phase {
+        Phase {
+            name: name.into(),
+            start: Duration::from_secs(start),
+            duration: Duration::from_secs(duration),
+            load,
+        }
+    }
+
+    #[test]
+    fn the_label_follows_the_schedule_not_the_last_report() {
+        let phases = [
+            phase(
+                "ramp",
+                0,
+                30,
+                Load::Closed {
+                    from: 0,
+                    to: 900,
+                    ramp: Duration::from_secs(20),
+                },
+            ),
+            phase(
+                "storm",
+                30,
+                60,
+                Load::Open {
+                    from_rate: 0.0,
+                    to_rate: 1500.0,
+                    arrivals: syncstorm_scenario::Arrivals::Poisson,
+                },
+            ),
+            phase(
+                "drain",
+                90,
+                30,
+                Load::Closed {
+                    from: 900,
+                    to: 0,
+                    ramp: Duration::from_secs(5),
+                },
+            ),
+        ];
+        let at = |s| phase_label(&phases, Duration::from_secs(s), "storm");
+        assert_eq!(at(10), "ramp 10s/30s → 900 devices");
+        assert_eq!(at(45), "storm 15s/60s → 1500 opens/s");
+        assert_eq!(
+            at(91),
+            "drain 1s/30s → 0 devices",
+            "a worker still saying storm"
+        );
+        assert_eq!(
+            phase_label(&phases, Duration::from_secs(130), "quiesce"),
+            "quiesce"
+        );
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub struct StackArgs {
 
 /// Runs the stack until Ctrl-C or SIGTERM; returns the process exit code.
 pub fn run(args: StackArgs) -> i32 {
-    init_logging();
+    crate::logging::init("info");
     syncstorm_stack::workers::raise_fd_limit();
     let config = match config_from(args) {
         Ok(config) => config,
@@ -79,7 +79,7 @@ pub fn run(args: StackArgs) -> i32 {
 
 /// The hidden `__stack-worker` subcommand: one extra server process of `stack --workers N`.
 pub fn worker() -> i32 {
-    init_logging();
+    crate::logging::init("info");
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -165,14 +165,6 @@ fn config_from(args: StackArgs) -> Result<StackConfig, String> {
 }
 
 /// Logs to stderr; `RUST_LOG` overrides the default `info`.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
 
 #[cfg(test)]
 mod tests {

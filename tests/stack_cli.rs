@@ -13,7 +13,7 @@ async fn run_until(signal: Signal) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_syncstorm"))
         .args(["stack", "--plan", "free"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("syncstorm starts");
@@ -57,6 +57,16 @@ async fn run_until(signal: Signal) {
         .expect("exits after the signal")
         .unwrap();
     assert!(status.success(), "clean exit after {signal}: {status}");
+    // Its log, written to a pipe (a CI log), carries no colour codes.
+    let mut log = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut child.stderr.take().unwrap(), &mut log)
+        .await
+        .unwrap();
+    assert!(log.contains("embedded stack ready"), "{log}");
+    assert!(
+        !log.contains('\x1b'),
+        "no escape codes off a terminal: {log:?}"
+    );
     let gone = tokio_postgres::connect(&env["DATABASE_URL"], tokio_postgres::NoTls).await;
     assert!(gone.is_err(), "no postgres survives the stack");
 }

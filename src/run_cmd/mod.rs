@@ -72,7 +72,7 @@ impl RunError {
 
 /// Loads the plan and runs it; returns the process exit code.
 pub fn run(args: RunArgs) -> i32 {
-    init_logging();
+    crate::logging::init("warn");
     let plan =
         match syncstorm_scenario::load_with(&args.scenario, &args.overrides, &args.thresholds) {
             Ok(plan) => plan,
@@ -107,7 +107,7 @@ pub fn run(args: RunArgs) -> i32 {
 
 /// The worker process entry (`syncstorm __worker`).
 pub fn worker() -> i32 {
-    init_logging();
+    crate::logging::init("warn");
     match tokio::runtime::Runtime::new() {
         Ok(rt) => rt.block_on(crate::swarm::worker::main()),
         Err(e) => {
@@ -115,15 +115,6 @@ pub fn worker() -> i32 {
             exit::RUN_FAILED
         }
     }
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 /// First Ctrl-C or SIGTERM: stop the load, keep the report. A second one: leave at once.
@@ -299,6 +290,7 @@ async fn seed_and_run(
     let launcher = launcher(args);
     let spec = ProgressSpec {
         total: plan.load_duration(),
+        phases: plan.phases.clone(),
     };
     let swarm = coordinator::run(tasks, launcher, stop.clone(), progress, &spec).await;
     probe_stop.cancel();

@@ -61,6 +61,8 @@ pub struct SwarmOutcome {
 /// What the progress view needs besides the reports.
 pub struct ProgressSpec {
     pub total: Duration,
+    /// The load's phases, which say what the progress line labels each second with.
+    pub phases: Vec<syncstorm_scenario::Phase>,
 }
 
 /// Runs the workers to the end (or `stop`) and merges what they report.
@@ -308,8 +310,9 @@ impl Merge {
                     .map(|o| o.summary().p99_ms)
                     .reduce(f64::max)
             });
+        let elapsed = Duration::from_secs(t);
         let frame = Frame {
-            phase: stage,
+            phase: crate::progress::phase_label(&spec.phases, elapsed, &stage),
             elapsed: Duration::from_secs(t + 1),
             total: spec.total,
             devices: snap.gauge(syncstorm_metrics::gauge::DEVICES_ACTIVE),
