@@ -164,8 +164,6 @@ fn config_from(args: StackArgs) -> Result<StackConfig, String> {
     Ok(config)
 }
 
-/// Logs to stderr; `RUST_LOG` overrides the default `info`.
-
 #[cfg(test)]
 mod tests {
     use super::*;
