@@ -72,7 +72,8 @@ pub fn rate(v: f64) -> String {
 
 /// A table: header cells and rows of already-escaped HTML cells.
 pub fn table(class: &str, head: &[&str], rows: &[Vec<String>]) -> String {
-    let mut out = format!("<table class=\"{class}\"><thead><tr>");
+    // Wide tables scroll inside their box on a phone instead of widening the page.
+    let mut out = format!("<div class=\"scroll\"><table class=\"{class}\"><thead><tr>");
     for h in head {
         let _ = write!(out, "<th>{}</th>", esc(h));
     }
@@ -84,7 +85,7 @@ pub fn table(class: &str, head: &[&str], rows: &[Vec<String>]) -> String {
         }
         out.push_str("</tr>");
     }
-    out.push_str("</tbody></table>");
+    out.push_str("</tbody></table></div>");
     out
 }
 
@@ -190,7 +191,8 @@ table.risks td:first-child{white-space:nowrap}
 .warnbox{background:var(--warnbg);color:var(--warn);border-radius:6px;padding:10px 14px;margin:8px 0}
 pre{background:#f3f5f8;border:1px solid var(--line);border-radius:6px;padding:12px;overflow:auto;font-size:12px;max-height:520px}
 nav{font-size:13px;margin:6px 0 0}
-nav a{color:#0b5cad;text-decoration:none;margin-right:14px}
+nav a{color:#0b5cad;text-decoration:none;margin-right:14px;white-space:nowrap;display:inline-block}
+.scroll{overflow-x:auto}
 .delta-worse{color:var(--bad)}
 .delta-better{color:var(--ok)}
 footer{color:var(--muted);font-size:12px;text-align:center;margin-top:24px}
