@@ -67,7 +67,30 @@ impl Chart {
     }
 
     pub fn has_data(&self) -> bool {
-        self.lines.iter().any(|l| !l.points.is_empty())
+        self.lines
+            .iter()
+            .any(|l| l.points.iter().any(|p| !p.1.is_nan()))
+    }
+
+    /// The caption for seconds no line has a value in (NaN points, drawn as gaps):
+    /// "no value from 75 s to 110 s", so a reader knows the break is real.
+    pub fn gap_caption(&self) -> Option<String> {
+        let latency_lines: Vec<&Line> = self
+            .lines
+            .iter()
+            .filter(|l| l.points.iter().any(|p| p.1.is_nan()))
+            .collect();
+        let first = latency_lines.first()?;
+        let spans: Vec<String> = crate::report::series::gaps(&first.points)
+            .iter()
+            .map(|(from, to)| format!("from {from:.0} s to {to:.0} s"))
+            .collect();
+        (!spans.is_empty()).then(|| {
+            format!(
+                "Nothing finished {}: the lines break there rather than join across it.",
+                spans.join(", ")
+            )
+        })
     }
 
     /// Draws the chart; `None` when it has no data (the caller says so in words instead).
@@ -82,7 +105,11 @@ impl Chart {
     }
 
     fn bounds(&self) -> (f64, f64, f64) {
-        let points = self.lines.iter().flat_map(|l| l.points.iter());
+        let points = self
+            .lines
+            .iter()
+            .flat_map(|l| l.points.iter())
+            .filter(|p| !p.1.is_nan());
         let (mut x_min, mut x_max, mut y_max) = (f64::MAX, f64::MIN, 0.0f64);
         for &(x, y) in points {
             x_min = x_min.min(x);
@@ -125,11 +152,20 @@ impl Chart {
             .draw()?;
         for (i, line) in self.lines.iter().enumerate() {
             let style = PALETTE[i % PALETTE.len()].stroke_width(2);
-            let points = line.points.iter().copied();
-            if line.dashed {
-                chart.draw_series(DashedLineSeries::new(points, 6, 4, style))?;
-            } else {
-                chart.draw_series(LineSeries::new(points, style))?;
+            // NaN marks a second without a value: each run of values is its own segment.
+            for segment in line.points.split(|p| p.1.is_nan()) {
+                let points = segment.iter().copied();
+                if segment.len() == 1 {
+                    chart.draw_series(std::iter::once(Circle::new(
+                        segment[0],
+                        2,
+                        style.filled(),
+                    )))?;
+                } else if line.dashed {
+                    chart.draw_series(DashedLineSeries::new(points, 6, 4, style))?;
+                } else {
+                    chart.draw_series(LineSeries::new(points, style))?;
+                }
             }
         }
         if let Some((cap, _)) = &self.limit {
@@ -181,6 +217,33 @@ pub fn short_number(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_latency_gap_is_drawn_as_a_break_and_named_in_the_caption() {
+        let mut points: Vec<(f64, f64)> = (0..10).map(|t| (t as f64, 20.0)).collect();
+        let whole = Chart::new("Token check latency", "ms").line(Line::new("p99", points.clone()));
+        for p in &mut points[3..7] {
+            p.1 = f64::NAN;
+        }
+        let chart = Chart::new("Token check latency", "ms").line(Line::new("p99", points));
+        assert_eq!(
+            chart.gap_caption().as_deref(),
+            Some(
+                "Nothing finished from 3 s to 7 s: the lines break there rather than join across it."
+            )
+        );
+        let svg = chart.to_svg().unwrap();
+        assert!(!svg.contains("NaN"), "no NaN reaches the drawing");
+        // Two segments: one more polyline than the same line without the gap.
+        let whole_svg = whole.to_svg().unwrap();
+        assert_eq!(
+            svg.matches("<polyline").count(),
+            whole_svg.matches("<polyline").count() + 1
+        );
+        let rates =
+            Chart::new("per second", "n").line(Line::new("x", vec![(0.0, 1.0), (1.0, 0.0)]));
+        assert_eq!(rates.gap_caption(), None);
+    }
 
     #[test]
     fn axis_numbers_are_short() {

@@ -121,7 +121,11 @@ pub fn chart_grid(charts: &[super::charts::Chart], run_seconds: f64) -> String {
                         esc(&name)
                     );
                 }
-                let _ = write!(out, "</div>{svg}</figure>");
+                let _ = write!(out, "</div>{svg}");
+                if let Some(caption) = chart.gap_caption() {
+                    let _ = write!(out, "<p class=\"note gap\">{}</p>", esc(&caption));
+                }
+                out.push_str("</figure>");
             }
             None => out.push_str("<p class=\"note\">No data recorded for this chart.</p></figure>"),
         }

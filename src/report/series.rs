@@ -14,12 +14,35 @@ pub fn per_second(r: &RunResult, value: impl Fn(&SeriesPoint) -> f64) -> Vec<(f6
         .collect()
 }
 
-/// (second, value) for the seconds in which `op` finished at least once.
+/// A latency of `op` for every second of the run: NaN where nothing finished, which the chart
+/// draws as a gap — a line joined across such seconds would show latencies nobody measured.
 pub fn op_per_second(r: &RunResult, op: &str, value: impl Fn(&OpPoint) -> f64) -> Vec<(f64, f64)> {
     r.timeseries
         .points
         .iter()
-        .filter_map(|p| p.ops.get(op).map(|o| (p.t as f64, value(o))))
+        .map(|p| (p.t as f64, p.ops.get(op).map_or(f64::NAN, &value)))
+        .collect()
+}
+
+/// A count of `op` (finished, failed) for every second of the run: zero where none finished.
+pub fn op_rate(r: &RunResult, op: &str, value: impl Fn(&OpPoint) -> f64) -> Vec<(f64, f64)> {
+    r.timeseries
+        .points
+        .iter()
+        .map(|p| (p.t as f64, p.ops.get(op).map_or(0.0, &value)))
+        .collect()
+}
+
+/// Spans of at least two seconds without a value (NaN), between the first and last value:
+/// (first second of the gap, first second after it).
+pub fn gaps(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let known: Vec<usize> = (0..points.len())
+        .filter(|&i| !points[i].1.is_nan())
+        .collect();
+    known
+        .windows(2)
+        .filter(|w| points[w[1]].0 - points[w[0]].0 > 2.0)
+        .map(|w| (points[w[0]].0 + 1.0, points[w[1]].0))
         .collect()
 }
 
@@ -29,7 +52,11 @@ pub fn per_sample(r: &RunResult, value: impl Fn(&ProbeSample) -> f64) -> Vec<(f6
 }
 
 pub fn max_of(points: &[(f64, f64)]) -> f64 {
-    points.iter().map(|p| p.1).fold(0.0, f64::max)
+    points
+        .iter()
+        .map(|p| p.1)
+        .filter(|v| !v.is_nan())
+        .fold(0.0, f64::max)
 }
 
 /// The busiest 60-second window's sum of a counter (the whole run's, if shorter).
@@ -111,4 +138,59 @@ pub fn realtime_peak(r: &RunResult, key: &str) -> Option<f64> {
 /// True when any probe sample reported a connection pool.
 pub fn has_pool_figures(r: &RunResult) -> bool {
     r.probes.samples.iter().any(|s| !s.pools.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syncstorm_metrics::{OpPoint, SeriesPoint};
+
+    /// A run of `seconds` in which `op` finished only in the seconds `done`.
+    fn run(seconds: u64, done: &[u64]) -> RunResult {
+        let mut r = RunResult::default();
+        r.timeseries.points = (0..seconds)
+            .map(|t| {
+                let mut p = SeriesPoint {
+                    t,
+                    ..SeriesPoint::default()
+                };
+                if done.contains(&t) {
+                    let op = OpPoint {
+                        count: 3,
+                        errors: 0,
+                        p50_ms: 10.0,
+                        p90_ms: 30.0,
+                        p99_ms: 40.0,
+                        max_ms: 41.0,
+                        hist: String::new(),
+                        errors_by_kind: Default::default(),
+                    };
+                    p.ops.insert("token_check".into(), op);
+                }
+                p
+            })
+            .collect();
+        r
+    }
+
+    #[test]
+    fn rates_count_zero_and_latencies_break_where_nothing_finished() {
+        let r = run(6, &[0, 1, 5]);
+        let rate = op_rate(&r, "token_check", |o| o.count as f64);
+        assert_eq!(
+            rate.iter().map(|p| p.1).collect::<Vec<_>>(),
+            [3.0, 3.0, 0.0, 0.0, 0.0, 3.0]
+        );
+        let p99 = op_per_second(&r, "token_check", |o| o.p99_ms);
+        assert_eq!(p99.len(), 6);
+        assert!(p99[2].1.is_nan() && p99[4].1.is_nan() && p99[5].1 == 40.0);
+        assert_eq!(gaps(&p99), vec![(2.0, 5.0)]);
+        assert_eq!(max_of(&p99), 40.0);
+    }
+
+    #[test]
+    fn a_one_second_hole_is_no_gap_worth_a_caption() {
+        let p99 = op_per_second(&run(4, &[0, 2, 3]), "token_check", |o| o.p99_ms);
+        assert!(gaps(&p99).is_empty());
+    }
 }

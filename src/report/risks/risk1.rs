@@ -6,8 +6,8 @@ use super::{Finding, Verdict, join_clauses, top_kinds};
 use crate::report::charts::{Chart, Line};
 use crate::report::html::{count, ms, pct, rate};
 use crate::report::series::{
-    db_max_connections, has_pool_figures, max_of, op_per_second, peak_per_minute, per_sample,
-    per_second, pool_peaks,
+    db_max_connections, has_pool_figures, max_of, op_per_second, op_rate, peak_per_minute,
+    per_sample, per_second, pool_peaks,
 };
 use crate::result::RunResult;
 
@@ -217,11 +217,11 @@ fn charts(r: &RunResult) -> Vec<Chart> {
         ))
         .line(Line::new(
             "token checks/s",
-            op_per_second(r, op::TOKEN_CHECK, |o| o.count as f64),
+            op_rate(r, op::TOKEN_CHECK, |o| o.count as f64),
         ))
         .line(Line::new(
             "failed checks/s",
-            op_per_second(r, op::TOKEN_CHECK, |o| o.errors as f64),
+            op_rate(r, op::TOKEN_CHECK, |o| o.errors as f64),
         ));
     let latency = Chart::new("Token check latency", "ms")
         .line(Line::new(

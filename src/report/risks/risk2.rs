@@ -5,7 +5,7 @@ use syncstorm_metrics::{counter, gauge, op};
 use super::{Finding, Verdict, join_clauses, top_kinds};
 use crate::report::charts::{Chart, Line};
 use crate::report::html::{count, ms};
-use crate::report::series::{op_per_second, per_sample, per_second, realtime_peak};
+use crate::report::series::{op_per_second, op_rate, per_sample, per_second, realtime_peak};
 use crate::result::RunResult;
 
 const CLAIM: &str = "Small plans cap concurrent realtime connections; 100,000 users need a bigger plan or a fallback (long polling, periodic batches).";
@@ -213,7 +213,7 @@ fn charts(r: &RunResult) -> Vec<Chart> {
     ))
     .line(Line::new(
         "failed connects/s",
-        op_per_second(r, op::WS_CONNECT, |o| o.errors as f64),
+        op_rate(r, op::WS_CONNECT, |o| o.errors as f64),
     ));
     let pulse = Chart::new("Pulse delivery latency", "ms")
         .line(Line::new(
