@@ -12,7 +12,8 @@ pub const PALETTE: [RGBColor; 7] = [
     RGBColor(86, 180, 233),
     RGBColor(80, 80, 80),
 ];
-const CAP_COLOUR: RGBColor = RGBColor(200, 30, 30);
+/// Reference lines: red for the first (the limit the chart is about), then dark grey.
+const LIMIT_COLOURS: [RGBColor; 2] = [RGBColor(200, 30, 30), RGBColor(90, 90, 90)];
 
 /// One line: a name for the legend and (seconds, value) points.
 #[derive(Debug, Clone)]
@@ -39,7 +40,8 @@ pub struct Chart {
     pub title: String,
     pub y_label: String,
     pub lines: Vec<Line>,
-    pub limit: Option<(f64, String)>,
+    /// Horizontal reference lines (a plan's cap, `max_connections`, the pool size), labelled.
+    pub limits: Vec<(f64, String)>,
     /// The x axis ends here at least (the run's length), so charts of one run line up.
     pub x_end: Option<f64>,
 }
@@ -62,7 +64,7 @@ impl Chart {
     }
 
     pub fn limit(mut self, value: f64, label: impl Into<String>) -> Self {
-        self.limit = Some((value, label.into()));
+        self.limits.push((value, label.into()));
         self
     }
 
@@ -116,7 +118,7 @@ impl Chart {
             x_max = x_max.max(x);
             y_max = y_max.max(y);
         }
-        if let Some((cap, _)) = &self.limit {
+        for (cap, _) in &self.limits {
             y_max = y_max.max(*cap);
         }
         x_min = x_min.min(0.0);
@@ -168,8 +170,8 @@ impl Chart {
                 }
             }
         }
-        if let Some((cap, _)) = &self.limit {
-            let style = CAP_COLOUR.stroke_width(2);
+        for (i, (cap, _)) in self.limits.iter().enumerate() {
+            let style = LIMIT_COLOURS[i % LIMIT_COLOURS.len()].stroke_width(2);
             let ends = [(x_min, *cap), (x_max, *cap)];
             chart.draw_series(DashedLineSeries::new(ends, 8, 5, style))?;
         }
@@ -186,8 +188,12 @@ impl Chart {
             .enumerate()
             .map(|(i, l)| (l.name.clone(), css(PALETTE[i % PALETTE.len()]), l.dashed))
             .collect();
-        if let Some((_, label)) = &self.limit {
-            out.push((label.clone(), css(CAP_COLOUR), true));
+        for (i, (_, label)) in self.limits.iter().enumerate() {
+            out.push((
+                label.clone(),
+                css(LIMIT_COLOURS[i % LIMIT_COLOURS.len()]),
+                true,
+            ));
         }
         out
     }

@@ -232,19 +232,23 @@ fn charts(r: &RunResult) -> Vec<Chart> {
             "p99",
             op_per_second(r, op::TOKEN_CHECK, |o| o.p99_ms),
         ));
-    let mut conns = Chart::new("DB connections and pool queue", "connections / requests")
-        .line(Line::new(
-            "DB connections",
-            per_sample(r, |s| s.db_connections_total() as f64),
-        ))
-        .line(Line::new(
-            "waiting for a pooled connection",
-            per_sample(r, |s| {
-                s.pools.values().map(|p| p.waiting).sum::<u32>() as f64
-            }),
-        ));
+    // One quantity per chart: a queue of tens of thousands would flatten the connections
+    // (tens) against max_connections onto the zero line.
+    let mut conns = Chart::new("DB connections against the limits", "connections").line(Line::new(
+        "DB connections",
+        per_sample(r, |s| s.db_connections_total() as f64),
+    ));
     if let Some(max) = db_max_connections(r) {
         conns = conns.limit(f64::from(max), "max_connections");
     }
-    vec![opens, latency, conns]
+    if let Some(plan) = &r.plan {
+        conns = conns.limit(f64::from(plan.rest_pool_size), "REST pool size");
+    }
+    let queue = Chart::new("Requests waiting for a pooled connection", "requests").line(Line::new(
+        "waiting",
+        per_sample(r, |s| {
+            s.pools.values().map(|p| p.waiting).sum::<u32>() as f64
+        }),
+    ));
+    vec![opens, latency, conns, queue]
 }
