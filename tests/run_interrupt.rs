@@ -26,7 +26,7 @@ fn sigint_mid_run_writes_an_interrupted_result() {
     let started = lines
         .by_ref()
         .map_while(Result::ok)
-        .any(|line| line.starts_with("[ramp]"));
+        .any(|line| line.starts_with("[ramp "));
     assert!(started, "the load started");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
