@@ -11,7 +11,7 @@ mod report_support;
 mod run_support;
 
 use report_support::{Shape, synthetic};
-use run_support::{only_result, small_scenario, syncstorm};
+use run_support::{finished, only_result, run_into, small_scenario, syncstorm};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -37,20 +37,7 @@ fn html_beside(json: &Path) -> PathBuf {
 fn reports(dir: &Path) -> (PathBuf, PathBuf) {
     let scenario = small_scenario(dir, 4, 4);
     let out = dir.join("run");
-    let run = syncstorm()
-        .args([
-            "run",
-            scenario.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .expect("syncstorm runs");
-    assert!(
-        matches!(run.status.code(), Some(0) | Some(3)),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    finished(&mut run_into(&scenario, &out));
     only_result(&out);
     let json = std::fs::read_dir(&out)
         .unwrap()

@@ -4,23 +4,14 @@
 
 mod run_support;
 
-use run_support::{only_result, small_scenario, syncstorm};
+use run_support::{finished, only_result, run_into, small_scenario, syncstorm};
 
 #[test]
 fn a_small_run_writes_a_result_with_operations_probes_and_a_verdict() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = small_scenario(dir.path(), 12, 6);
     let out = dir.path().join("out");
-    let run = syncstorm()
-        .arg("run")
-        .arg(&scenario)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("syncstorm runs");
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    let code = run.status.code();
-    assert!(matches!(code, Some(0) | Some(3)), "exit {code:?}\n{stderr}");
+    finished(&mut run_into(&scenario, &out));
     let r = only_result(&out);
     assert_eq!(r["schema_version"], 1);
     assert_eq!(r["status"]["outcome"], "completed", "{}", r["status"]);

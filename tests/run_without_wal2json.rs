@@ -5,7 +5,7 @@
 
 mod run_support;
 
-use run_support::{only_result, small_scenario, syncstorm};
+use run_support::{finished, only_result, run_into, small_scenario};
 use std::path::{Path, PathBuf};
 
 fn postgres_without_wal2json(dir: &Path) -> Option<PathBuf> {
@@ -33,17 +33,7 @@ fn without_wal2json_the_run_captures_with_pgoutput_and_says_so() {
     };
     let scenario = small_scenario(dir.path(), 8, 6);
     let out = dir.path().join("out");
-    let run = syncstorm()
-        .arg("run")
-        .arg(&scenario)
-        .arg("--out")
-        .arg(&out)
-        .env("SYNCSTORM_PG_BINDIR", &bindir)
-        .output()
-        .expect("syncstorm runs");
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    let code = run.status.code();
-    assert!(matches!(code, Some(0) | Some(3)), "exit {code:?}\n{stderr}");
+    finished(run_into(&scenario, &out).env("SYNCSTORM_PG_BINDIR", &bindir));
     let r = only_result(&out);
     assert_eq!(r["target"]["kind"], "embedded");
     assert_eq!(
@@ -64,11 +54,7 @@ fn without_wal2json_the_run_captures_with_pgoutput_and_says_so() {
 fn missing_postgres_binaries_are_one_sentence_and_exit_two() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = small_scenario(dir.path(), 2, 2);
-    let run = syncstorm()
-        .arg("run")
-        .arg(&scenario)
-        .arg("--out")
-        .arg(dir.path().join("out"))
+    let run = run_into(&scenario, &dir.path().join("out"))
         .env("SYNCSTORM_PG_BINDIR", dir.path())
         .output()
         .expect("syncstorm runs");

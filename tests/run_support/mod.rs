@@ -65,6 +65,22 @@ quiesce = "20s"
     path
 }
 
+/// `syncstorm run SCENARIO --out OUT`, ready for more flags or environment.
+pub fn run_into(scenario: &Path, out: &Path) -> std::process::Command {
+    let mut cmd = syncstorm();
+    cmd.arg("run").arg(scenario).arg("--out").arg(out);
+    cmd
+}
+
+/// Runs `cmd` and checks it finished (exit 0, or 3 for breached thresholds); its stderr.
+pub fn finished(cmd: &mut std::process::Command) -> String {
+    let run = cmd.output().expect("syncstorm runs");
+    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    let code = run.status.code();
+    assert!(matches!(code, Some(0) | Some(3)), "exit {code:?}\n{stderr}");
+    stderr
+}
+
 /// The one `.json` result in `dir`.
 pub fn only_result(dir: &Path) -> serde_json::Value {
     let jsons: Vec<PathBuf> = std::fs::read_dir(dir)
