@@ -197,6 +197,8 @@ pre{background:#f3f5f8;border:1px solid var(--line);border-radius:6px;padding:12
 nav{font-size:13px;margin:6px 0 0}
 nav a{color:#0b5cad;text-decoration:none;margin-right:14px;white-space:nowrap;display:inline-block}
 .scroll{overflow-x:auto}
+ul.next{margin:4px 0 6px;padding-left:18px}
+ul.next code{white-space:normal;overflow-wrap:anywhere}
 .delta-worse{color:var(--bad)}
 .delta-better{color:var(--ok)}
 footer{color:var(--muted);font-size:12px;text-align:center;margin-top:24px}

@@ -7,6 +7,7 @@ pub mod console;
 mod generator;
 pub mod html;
 pub mod junit;
+mod next_steps;
 pub mod risks;
 mod sections;
 mod series;

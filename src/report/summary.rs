@@ -111,23 +111,6 @@ pub fn summary(r: &RunResult, findings: &[Finding]) -> String {
     } else {
         0.0
     };
-    let secs = r.duration_s.max(1.0);
-    body.push_str("<div class=\"figures\">");
-    body.push_str(&figure(&count(r.peak.devices), "peak devices"));
-    body.push_str(&figure(&count(r.peak.websockets), "peak websockets"));
-    body.push_str(&figure(&count(total), "operations"));
-    body.push_str(&figure(
-        &format!("{:.0}/s", total as f64 / secs),
-        "mean throughput",
-    ));
-    body.push_str(&figure(&pct(err_rate), "errors"));
-    if let Some(o) = &r.oracle {
-        body.push_str(&figure(
-            &format!("{} / {}", count(o.users_converged), count(o.users_checked)),
-            "users converged",
-        ));
-    }
-    body.push_str("</div>");
     body.push_str("<h3>Risks of the FinOS report</h3>");
     let rows: Vec<Vec<String>> = findings
         .iter()
@@ -145,6 +128,25 @@ pub fn summary(r: &RunResult, findings: &[Finding]) -> String {
         })
         .collect();
     body.push_str(&table("risks", &["", "risk", "verdict", "evidence"], &rows));
+    // The first screen answers the planner: verdicts, then what to run next, then figures.
+    body.push_str(&super::next_steps::html(r, findings));
+    let secs = r.duration_s.max(1.0);
+    body.push_str("<div class=\"figures\">");
+    body.push_str(&figure(&count(r.peak.devices), "peak devices"));
+    body.push_str(&figure(&count(r.peak.websockets), "peak websockets"));
+    body.push_str(&figure(&count(total), "operations"));
+    body.push_str(&figure(
+        &format!("{:.0}/s", total as f64 / secs),
+        "mean throughput",
+    ));
+    body.push_str(&figure(&pct(err_rate), "errors"));
+    if let Some(o) = &r.oracle {
+        body.push_str(&figure(
+            &format!("{} / {}", count(o.users_converged), count(o.users_checked)),
+            "users converged",
+        ));
+    }
+    body.push_str("</div>");
     body.push_str(&thresholds(r));
     body.push_str(&operations(r));
     super::html::section("summary", "Summary", &body)
