@@ -44,6 +44,10 @@ pub struct StackArgs {
     /// limit of websockets.
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
+    /// The throwaway cluster's crash safety: `on` (fsync and full-page writes, as Supabase) or
+    /// `off` (faster, and flattering to every write).
+    #[arg(long, value_parser = ["on", "off"], default_value = "on")]
+    pub durability: String,
 }
 
 /// Runs the stack until Ctrl-C or SIGTERM; returns the process exit code.
@@ -151,6 +155,7 @@ fn config_from(args: StackArgs) -> Result<StackConfig, String> {
     config.bcrypt_cost = args.bcrypt_cost;
     config.jwt_secret = args.jwt_secret;
     config.workers = args.workers;
+    config.durable = args.durability == "on";
     if !args.hosts.is_empty() {
         config.hosts = args.hosts;
     }

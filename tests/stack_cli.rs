@@ -50,6 +50,17 @@ async fn run_until(signal: Signal) {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    // Durable by default, as Supabase: commits pay for their disk flush.
+    let (db, conn) = tokio_postgres::connect(&env["DATABASE_URL"], tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let connection = tokio::spawn(conn);
+    for setting in ["fsync", "full_page_writes", "synchronous_commit"] {
+        let row = db.query_one(&format!("show {setting}"), &[]).await.unwrap();
+        assert_eq!(row.get::<_, String>(0), "on", "{setting}");
+    }
+    drop(db);
+    let _ = connection.await;
 
     kill(Pid::from_raw(child.id().unwrap() as i32), signal).unwrap();
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())

@@ -137,20 +137,37 @@ pub struct TargetInfo {
     /// where wal2json is not installed). `None` for a real Supabase.
     #[serde(default)]
     pub realtime_decoder: Option<String>,
+    /// Whether the embedded cluster ran crash-safe (fsync, full-page writes) as Supabase does;
+    /// `None` for a real Supabase.
+    #[serde(default)]
+    pub durable: Option<bool>,
 }
 
 impl TargetInfo {
-    /// "embedded stack, Realtime capture by pgoutput (wal2json not installed)".
+    /// "embedded stack, Realtime capture by pgoutput (wal2json not installed), durability
+    /// off (fsync and full-page writes off: commits cost nothing)".
     pub fn describe(&self) -> String {
-        match (self.kind.as_str(), self.realtime_decoder.as_deref()) {
-            ("embedded", Some("pgoutput")) => {
-                "embedded stack, Realtime capture by pgoutput (wal2json not installed)".into()
+        let mut out = match self.kind.as_str() {
+            "embedded" => "embedded stack".to_string(),
+            "supabase" => "Supabase".to_string(),
+            other => other.to_string(),
+        };
+        match self.realtime_decoder.as_deref() {
+            Some("pgoutput") => {
+                out.push_str(", Realtime capture by pgoutput (wal2json not installed)")
             }
-            ("embedded", Some(decoder)) => format!("embedded stack, Realtime capture by {decoder}"),
-            ("embedded", None) => "embedded stack".into(),
-            ("supabase", _) => "Supabase".into(),
-            (other, _) => other.into(),
+            Some(decoder) => out.push_str(&format!(", Realtime capture by {decoder}")),
+            None => {}
         }
+        match self.durable {
+            Some(false) => out.push_str(
+                ", durability off (fsync and full-page writes off: commits cost nothing, which \
+                 flatters every write)",
+            ),
+            Some(true) => out.push_str(", durable (fsync on, as Supabase)"),
+            None => {}
+        }
+        out
     }
 }
 

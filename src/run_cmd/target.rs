@@ -108,6 +108,7 @@ pub async fn prepare(
                 info: crate::result::TargetInfo {
                     kind: "supabase".into(),
                     realtime_decoder: None,
+                    durable: None,
                 },
             })
         }
@@ -129,6 +130,7 @@ async fn boot_embedded(
     config.bcrypt_cost = plan.population.password_hash_cost.clamp(4, 31);
     config.database_url = database_url;
     config.workers = stack_workers_for(sockets) as usize;
+    config.durable = plan.target.durable;
     let stack = Stack::start(config, cancel.child_token())
         .await
         .map_err(|e| match e.is_missing_postgres() {
@@ -148,6 +150,7 @@ async fn boot_embedded(
         info: crate::result::TargetInfo {
             kind: "embedded".into(),
             realtime_decoder: Some(stack.realtime_decoder.plugin().to_owned()),
+            durable: Some(plan.target.durable),
         },
         stack: Some(stack),
     })

@@ -91,6 +91,8 @@ pub struct Target {
     pub plan_overrides: Vec<(String, String)>,
     /// Requests per second the whole swarm may send at most; `None` = unlimited.
     pub max_request_rate: Option<f64>,
+    /// Whether the embedded cluster is crash-safe (fsync, full-page writes) as Supabase is.
+    pub durable: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

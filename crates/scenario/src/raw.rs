@@ -66,6 +66,19 @@ pub struct TargetSpec {
     pub database_url: Option<String>,
     /// Requests per second the whole swarm may send at most (a safety ceiling for staging).
     pub max_request_rate: Option<f64>,
+    /// The embedded cluster's crash safety: `on` (fsync and full-page writes, as Supabase) or
+    /// `off` (faster; commits cost nothing, which flatters writes).
+    #[serde(default)]
+    pub durability: Durability,
+}
+
+/// `[target] durability`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    #[default]
+    On,
+    Off,
 }
 
 fn default_plan() -> String {
@@ -82,6 +95,7 @@ impl Default for TargetSpec {
             allow_hosts: Vec::new(),
             database_url: None,
             max_request_rate: None,
+            durability: Durability::On,
         }
     }
 }

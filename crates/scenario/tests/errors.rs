@@ -72,6 +72,10 @@ fn bad_enum_values_list_the_allowed_ones() {
         "t.toml: phases.1.arrivals = \"random\" is not allowed; expected one of: poisson, uniform"
     );
     assert_eq!(
+        message(&["target.durability=offf"]),
+        "t.toml: target.durability = \"offf\" is not allowed; expected one of: on, off (did you mean \"off\"?)"
+    );
+    assert_eq!(
         message(&["target.plan=gold"]),
         "t.toml: target.plan = \"gold\" is not allowed; expected one of: free, pro, pro-small, pro-medium, pro-large, pro-no-cap, team, team-xl, team-2xl, unlimited"
     );

@@ -47,6 +47,8 @@ pub struct StackConfig {
     pub max_rows: u32,
     /// Server processes (see [`crate::workers`]); 1 serves everything in this process.
     pub workers: usize,
+    /// The throwaway cluster's crash safety (`fsync`, `full_page_writes`): on, as Supabase.
+    pub durable: bool,
     /// The executable worker processes run (`<program> __stack-worker`); default this one.
     pub worker_program: Option<PathBuf>,
     /// Sign the API keys as of this Unix time (workers reuse the parent's); default now.
@@ -74,6 +76,7 @@ impl StackConfig {
             token_rate_limit: false,
             max_rows: DEFAULT_MAX_ROWS,
             workers: 1,
+            durable: true,
             worker_program: None,
             keys_issued_at: None,
             forward_http1_connections: crate::forward::HTTP1_CONNECTIONS,

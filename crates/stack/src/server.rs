@@ -283,6 +283,7 @@ async fn open_database(config: &StackConfig) -> Result<Database, StackError> {
         });
     }
     let mut options = ClusterOptions::for_plan(&config.plan);
+    options.durable = config.durable;
     // Every worker polls its own temporary slot; each extra worker also holds realtime's two
     // sessions outside the pools, which the plan's connection count does not include.
     let slots = options.max_replication_slots.max(config.workers as u32 + 2);

@@ -47,6 +47,7 @@ async fn starts_with_the_requested_settings_and_cleans_up_on_stop() {
         shared_buffers_mb: 48,
         max_replication_slots: 7,
         max_wal_senders: 6,
+        durable: false,
         run_dir: None,
     };
     let cluster = Cluster::start(opts).await.unwrap();
@@ -61,6 +62,9 @@ async fn starts_with_the_requested_settings_and_cleans_up_on_stop() {
     assert_eq!(show(&url, "max_replication_slots").await, "7");
     assert_eq!(show(&url, "max_wal_senders").await, "6");
     assert_eq!(show(&url, "listen_addresses").await, "127.0.0.1");
+    assert_eq!(show(&url, "fsync").await, "off", "asked for speed");
+    assert_eq!(show(&url, "full_page_writes").await, "off");
+    assert_eq!(show(&url, "synchronous_commit").await, "on", "kept for Realtime");
 
     let dir = cluster.dir().to_path_buf();
     assert!(!processes_using(&dir).is_empty());

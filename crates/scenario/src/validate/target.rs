@@ -12,7 +12,9 @@ pub(super) fn check_target(cx: &Ctx, t: raw::TargetSpec) -> Checked<Target> {
         cx.positive("target.max_request_rate", rate, "requests per second")?;
     }
     let max_request_rate = t.max_request_rate;
+    let durable = t.durability == raw::Durability::On;
     Ok(Target {
+        durable,
         kind: check_kind(cx, t)?,
         plan,
         plan_overrides: applied,

@@ -11,6 +11,9 @@ pub struct ClusterOptions {
     pub shared_buffers_mb: u32,
     pub max_replication_slots: u32,
     pub max_wal_senders: u32,
+    /// Crash-safe commits (`fsync`, `full_page_writes`), as on Supabase. Off, a commit costs
+    /// no disk flush, which flatters every write the run measures.
+    pub durable: bool,
     /// Parent directory for the cluster's own fresh directory (`syncstorm-pg-XXXXXX`), which is
     /// removed when the cluster stops. `None`: the system temp dir. The parent itself is never
     /// removed, so pointing this at an existing directory is safe.
@@ -26,6 +29,7 @@ impl Default for ClusterOptions {
             shared_buffers_mb: 128,
             max_replication_slots: 20,
             max_wal_senders: 20,
+            durable: true,
             run_dir: None,
         }
     }
@@ -41,6 +45,7 @@ impl ClusterOptions {
             shared_buffers_mb: plan.shared_buffers_mb,
             max_replication_slots: 10,
             max_wal_senders: 10,
+            durable: true,
             run_dir: None,
         }
     }
@@ -60,15 +65,12 @@ impl ClusterOptions {
              wal_level = logical\n\
              max_replication_slots = {slots}\n\
              max_wal_senders = {senders}\n\
-             # A throwaway cluster: durability is traded for speed. Commits stay atomic and\n\
-             # isolated, so row locks, RLS and timeouts behave as on Supabase; only crash\n\
-             # safety is lost, which a cluster deleted on exit never needs. synchronous_commit\n\
-             # stays on, as on Supabase: with it off, committed changes reach the WAL (and so\n\
-             # Realtime's slot) only at the WAL writer's next 200 ms round, which would add that\n\
-             # to every pulse's delivery latency. With fsync off it costs no disk flush.\n\
-             fsync = off\n\
+             # Durable as Supabase is, unless asked otherwise; synchronous_commit stays on\n\
+             # either way: with it off, commits reach the WAL (and so Realtime's slot) only at\n\
+             # the WAL writer's next 200 ms round, adding that to every pulse's delivery.\n\
+             fsync = {durable}\n\
              synchronous_commit = on\n\
-             full_page_writes = off\n\
+             full_page_writes = {durable}\n\
              huge_pages = off\n\
              timezone = 'UTC'\n\
              log_timezone = 'UTC'\n\
@@ -78,6 +80,7 @@ impl ClusterOptions {
             shared_buffers = self.shared_buffers_mb,
             slots = self.max_replication_slots,
             senders = self.max_wal_senders,
+            durable = if self.durable { "on" } else { "off" },
         )
     }
 }

@@ -27,9 +27,13 @@ fn boot_with_schema() -> Result<Cluster, String> {
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let cluster = Cluster::start(ClusterOptions::default())
-            .await
-            .map_err(|e| e.to_string())?;
+        // Durability is not what these tests are about; commits that skip the disk flush
+        // keep a suite of hundreds of writes quick on a shared machine.
+        let options = ClusterOptions {
+            durable: false,
+            ..ClusterOptions::default()
+        };
+        let cluster = Cluster::start(options).await.map_err(|e| e.to_string())?;
         crate::schema::apply(&cluster.superuser_url())
             .await
             .map_err(|e| e.to_string())?;
