@@ -166,6 +166,29 @@ fn without_import_marks_risk_3_is_judged_from_lock_waits() {
 }
 
 #[test]
+fn risk_3_is_never_confirmed_without_lock_waits_between_users() {
+    let mut r = synthetic("risk3-row-lock", STORM);
+    for s in &mut r.probes.samples {
+        s.lock_waits_same_user += s.lock_waits_cross_user;
+        s.lock_waits_cross_user = 0;
+    }
+    let risk3 = report::assess(&r).remove(2);
+    assert_eq!(risk3.verdict, Verdict::Strained, "{risk3:?}");
+    assert!(
+        risk3
+            .summary
+            .contains("without any lock wait between users"),
+        "{}",
+        risk3.summary
+    );
+    assert!(
+        risk3.summary.contains("within one user's own rows"),
+        "{}",
+        risk3.summary
+    );
+}
+
+#[test]
 fn risk_2_trusts_the_servers_connection_count_and_counts_dropped_events() {
     let mut r = synthetic("risk2-websocket-limit", CALM);
     r.counters.remove("ws_rejected");

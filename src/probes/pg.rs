@@ -18,6 +18,17 @@ const BY_WAIT_EVENT: &str = "select wait_event_type || ':' || wait_event, count(
 const BLOCKED: &str = "select count(distinct pid)::int from pg_locks \
      where not granted and cardinality(pg_blocking_pids(pid)) > 0";
 
+/// Every (waiting session, session it waits for) pair of a lock wait, by their
+/// `application_name` — the stack tags each request's transaction with its user.
+const LOCK_PAIRS: &str = "select coalesce(w.application_name, ''), coalesce(b.application_name, ''), \
+     count(*)::int from pg_stat_activity w \
+     cross join lateral unnest(pg_blocking_pids(w.pid)) as blocker(pid) \
+     join pg_stat_activity b on b.pid = blocker.pid \
+     where w.wait_event_type = 'Lock' group by 1, 2";
+
+/// The stack's tag of a user's request (`syncstorm:sub:<uuid>`).
+const USER_TAG: &str = "syncstorm:sub:";
+
 /// Errors of the database probe.
 #[derive(Debug, thiserror::Error)]
 pub enum PgProbeError {
@@ -68,6 +79,19 @@ impl PgProbe {
             .await
             .map_err(PgProbeError::Query)?;
         sample.blocked_sessions = row.get::<_, i32>(0).max(0) as u32;
+        let pairs = self
+            .client
+            .query(LOCK_PAIRS, &[])
+            .await
+            .map_err(PgProbeError::Query)?;
+        let pairs = pairs.iter().map(|r| {
+            (
+                r.get::<_, String>(0),
+                r.get::<_, String>(1),
+                r.get::<_, i32>(2),
+            )
+        });
+        (sample.lock_waits_same_user, sample.lock_waits_cross_user) = classify_waits(pairs);
         Ok(())
     }
 
@@ -87,5 +111,40 @@ impl PgProbe {
 impl Drop for PgProbe {
     fn drop(&mut self) {
         self.connection.abort();
+    }
+}
+
+/// (same user, cross user) lock waits from (waiter, blocker, count) tags; waits where either
+/// side is not a user's request (Auth, maintenance) count as neither.
+fn classify_waits(pairs: impl Iterator<Item = (String, String, i32)>) -> (u32, u32) {
+    let mut same = 0u32;
+    let mut cross = 0u32;
+    for (waiter, blocker, n) in pairs {
+        let n = n.max(0) as u32;
+        match (
+            waiter.strip_prefix(USER_TAG),
+            blocker.strip_prefix(USER_TAG),
+        ) {
+            (Some(w), Some(b)) if w == b => same += n,
+            (Some(_), Some(_)) => cross += n,
+            _ => {}
+        }
+    }
+    (same, cross)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_waits_are_told_apart_by_whose_requests_they_are() {
+        let tag = |u: &str| format!("{USER_TAG}{u}");
+        let pairs = vec![
+            (tag("a"), tag("a"), 3),
+            (tag("b"), tag("a"), 2),
+            (tag("c"), "syncstorm-auth".to_string(), 5),
+        ];
+        assert_eq!(classify_waits(pairs.into_iter()), (3, 2));
     }
 }

@@ -54,6 +54,13 @@ pub struct ProbeSample {
     /// Backends blocked by another (`pg_blocking_pids` not empty).
     #[serde(default)]
     pub blocked_sessions: u32,
+    /// Lock waits of a user's request on another request of the same user (e.g. its own
+    /// sync-token row), from the stack's per-request `application_name`.
+    #[serde(default)]
+    pub lock_waits_same_user: u32,
+    /// Lock waits of a user's request on another user's request: what risk 3 asks about.
+    #[serde(default)]
+    pub lock_waits_cross_user: u32,
     /// Pools by name (`rest`, `auth`).
     #[serde(default)]
     pub pools: BTreeMap<String, PoolSample>,

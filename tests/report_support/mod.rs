@@ -125,6 +125,9 @@ fn probes(shape: Shape) -> Probes {
                     ("Client:ClientRead".into(), 4),
                 ]),
                 blocked_sessions: locks,
+                // The synthetic importer blocks other users; a third of its waits are its own.
+                lock_waits_cross_user: locks - locks / 3,
+                lock_waits_same_user: locks / 3,
                 pools: BTreeMap::from([(
                     "rest".into(),
                     PoolSample {

@@ -64,7 +64,11 @@ async fn starts_with_the_requested_settings_and_cleans_up_on_stop() {
     assert_eq!(show(&url, "listen_addresses").await, "127.0.0.1");
     assert_eq!(show(&url, "fsync").await, "off", "asked for speed");
     assert_eq!(show(&url, "full_page_writes").await, "off");
-    assert_eq!(show(&url, "synchronous_commit").await, "on", "kept for Realtime");
+    assert_eq!(
+        show(&url, "synchronous_commit").await,
+        "on",
+        "kept for Realtime"
+    );
 
     let dir = cluster.dir().to_path_buf();
     assert!(!processes_using(&dir).is_empty());

@@ -1,6 +1,6 @@
 //! Runs one request's statement in one transaction as the JWT's role, as PostgREST does:
-//! `begin; set_config('role'…), set_config('request.jwt.claims'…), set_config(statement_timeout);
-//! <statement>; commit`, pipelined over one pooled connection in a single round trip.
+//! `begin; set_config('role'…), set_config('request.jwt.claims'…), set_config(statement_timeout),
+//! set_config(application_name); <statement>; commit`, pipelined over one pooled connection in a single round trip.
 
 use super::error::RestError;
 use super::sql::Sql;
@@ -18,7 +18,13 @@ pub struct RoleContext {
     pub statement_timeout: Option<String>,
     /// The role is not `anon` (decides 403 rather than 401 for `42501`, as PostgREST does).
     pub authenticated: bool,
+    /// The transaction's `application_name`: [`USER_TAG`] and the JWT's `sub`, so a probe can
+    /// tell whose request waits on whose lock (set in the same round trip, reset at commit).
+    pub session_tag: String,
 }
+
+/// `application_name` prefix of a request made for a signed-in user.
+pub const USER_TAG: &str = "syncstorm:sub:";
 
 /// The one row every statement returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +36,8 @@ pub struct Outcome {
 
 const PRE_REQUEST: &str = "select set_config('role', $1, true), \
      set_config('request.jwt.claims', $2, true), \
-     set_config('statement_timeout', coalesce($3, current_setting('statement_timeout')), true)";
+     set_config('statement_timeout', coalesce($3, current_setting('statement_timeout')), true), \
+     set_config('application_name', $4, true)";
 
 /// Statement caches per connection stay below this; past it they are cleared.
 const MAX_CACHED_STATEMENTS: usize = 512;
@@ -64,7 +71,12 @@ pub async fn run(pool: &MeteredPool, ctx: &RoleContext, sql: &Sql) -> Result<Out
     let pre = client.prepare_cached(PRE_REQUEST).await.map_err(db_err)?;
     let main = client.prepare_cached(&sql.text).await.map_err(db_err)?;
     let params = sql.param_refs();
-    let pre_params: [&(dyn ToSql + Sync); 3] = [&ctx.role, &ctx.claims, &ctx.statement_timeout];
+    let pre_params: [&(dyn ToSql + Sync); 4] = [
+        &ctx.role,
+        &ctx.claims,
+        &ctx.statement_timeout,
+        &ctx.session_tag,
+    ];
     let (begin, set, row, commit) = tokio::join!(
         client.batch_execute("begin"),
         client.query_one(&pre, &pre_params),

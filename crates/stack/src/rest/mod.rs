@@ -63,7 +63,12 @@ impl RestState {
             ),
             None => ("anon".to_string(), r#"{"role":"anon"}"#.to_string()),
         };
+        let session_tag = match claims.as_ref().and_then(|c| c.sub.as_deref()) {
+            Some(sub) => format!("{}{sub}", exec::USER_TAG),
+            None => format!("syncstorm:role:{role}"),
+        };
         Ok(RoleContext {
+            session_tag,
             statement_timeout: self.cache.statement_timeouts.get(&role).cloned(),
             claims: claims_json,
             authenticated: role != "anon",
