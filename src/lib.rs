@@ -5,6 +5,7 @@
 
 pub mod cleanup;
 pub mod cli;
+pub mod cpu_sets;
 pub mod driver;
 pub mod keys_cmd;
 pub mod logging;
@@ -14,6 +15,7 @@ pub mod probes;
 pub mod progress;
 pub mod report;
 pub mod report_cmd;
+pub mod resources;
 pub mod result;
 pub mod run_cmd;
 pub mod sessions;

@@ -181,6 +181,9 @@ pub struct RunResult {
     pub generator: Vec<GeneratorSample>,
     #[serde(default)]
     pub machine: Machine,
+    /// CPU and memory of the machine and of each role of the run's processes, per second.
+    #[serde(default)]
+    pub resources: crate::resources::Resources,
     /// The kind of target and, for the embedded stack, how its Realtime captured changes.
     #[serde(default)]
     pub target: TargetInfo,

@@ -181,6 +181,10 @@ impl TargetInfo {
 /// The machine the generator ran on.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Machine {
+    /// The cores the server side (run process, stack, PostgreSQL) and the harness workers
+    /// were pinned to; `None` when they shared every core.
+    #[serde(default)]
+    pub cpu_sets: Option<crate::cpu_sets::CpuSets>,
     pub hostname: String,
     pub os: String,
     pub kernel: String,
@@ -203,6 +207,7 @@ impl Machine {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap_or(0);
         Machine {
+            cpu_sets: None,
             hostname: read("/proc/sys/kernel/hostname").trim().to_owned(),
             os,
             kernel: read("/proc/sys/kernel/osrelease").trim().to_owned(),

@@ -14,6 +14,8 @@ use chrono::Utc;
 use syncstorm_scenario::RunPlan;
 use tokio_util::sync::CancellationToken;
 
+use crate::cpu_sets::CpuSets;
+
 use crate::cli::exit;
 use crate::progress::Progress;
 use crate::result::{Probes, RunResult};
@@ -50,6 +52,10 @@ pub struct RunArgs {
     /// Run the workers as tasks in this process instead of worker processes.
     #[arg(long, hide = true)]
     pub in_process: bool,
+    /// Let the embedded server and the harness share every core (by default, with two cores
+    /// or more, they run on separate ones).
+    #[arg(long)]
+    pub no_cpu_sets: bool,
 }
 
 /// A run that could not happen: bad input (exit 2) or a failure (exit 1).
@@ -157,7 +163,9 @@ pub async fn execute(
         plan.name, shape.devices
     ));
     let workers = plan_budget::check(plan, &shape)?;
-    let prepared = target::prepare(
+    // Before the stack and PostgreSQL start, so they inherit the server's cores.
+    let cpu_sets = separate_server_from_generator(plan, args);
+    let mut prepared = target::prepare(
         plan,
         shape.held_sockets(plan),
         args.database_url.clone(),
@@ -165,6 +173,7 @@ pub async fn execute(
         &root,
     )
     .await?;
+    prepared.cpu_sets = cpu_sets;
     let started_at = Utc::now();
     let users = shard.users(plan.population.users);
     let tag = population::credential_tag(&plan.name, plan.run.seed, started_at.timestamp());
@@ -179,18 +188,20 @@ pub async fn execute(
         &mut progress,
     )
     .await;
-    let (swarm, probes, failure, load_started) = outcome;
+    let (swarm, (probes, resources), failure, load_started) = outcome;
     let parts = RunParts {
         started_at: load_started.unwrap_or(started_at),
         duration_s: (Utc::now() - load_started.unwrap_or(started_at)).as_seconds_f64(),
         shard,
         swarm,
         probes,
+        resources,
         failure,
     };
     let mut result = outcome::build(plan, parts);
     result.run_tag = tag.clone();
     result.target = prepared.info.clone();
+    result.machine.cpu_sets = prepared.cpu_sets.clone();
     let written = write_outputs(
         &result,
         args.out.clone().unwrap_or_else(|| plan.run.out.clone()),
@@ -204,7 +215,7 @@ pub async fn execute(
 
 type RunOutputs = (
     SwarmOutcome,
-    Probes,
+    (Probes, crate::resources::Resources),
     Option<String>,
     Option<chrono::DateTime<Utc>>,
 );
@@ -227,7 +238,7 @@ async fn seed_and_run(
                 interrupted: stop.is_cancelled(),
                 ..Default::default()
             },
-            Probes::default(),
+            Default::default(),
             Some(failure),
             None,
         )
@@ -287,7 +298,8 @@ async fn seed_and_run(
         interval: Duration::from_secs(1),
     };
     let probing = tokio::spawn(probes::run(probe_config, origin, probe_stop.clone()));
-    let launcher = launcher(args);
+    let metering = tokio::spawn(crate::resources::run(origin, probe_stop.clone()));
+    let launcher = launcher(args, prepared.cpu_sets.as_ref());
     let spec = ProgressSpec {
         total: plan.load_duration(),
         phases: plan.phases.clone(),
@@ -295,14 +307,36 @@ async fn seed_and_run(
     let swarm = coordinator::run(tasks, launcher, stop.clone(), progress, &spec).await;
     probe_stop.cancel();
     let probes = probing.await.unwrap_or_default();
-    (swarm, probes, None, Some(load_started))
+    let resources = metering.await.unwrap_or_default();
+    (swarm, (probes, resources), None, Some(load_started))
 }
 
-fn launcher(args: &RunArgs) -> Launcher {
+fn launcher(args: &RunArgs, cpu_sets: Option<&CpuSets>) -> Launcher {
     if args.in_process {
         return Launcher::InProcess;
     }
-    Launcher::current_exe().unwrap_or(Launcher::InProcess)
+    match std::env::current_exe() {
+        Ok(exe) => Launcher::Process(exe, cpu_sets.map(|s| s.generator.clone())),
+        Err(_) => Launcher::InProcess,
+    }
+}
+
+/// Pins this process (and so the embedded stack and PostgreSQL it starts) to the server's
+/// cores and returns the sets; `None` (said in the result) with one core, a real Supabase
+/// target (no server here), in-process workers or `--no-cpu-sets`.
+fn separate_server_from_generator(plan: &RunPlan, args: &RunArgs) -> Option<CpuSets> {
+    let embedded = matches!(plan.target.kind, syncstorm_scenario::TargetKind::Embedded);
+    if !embedded || args.in_process || args.no_cpu_sets {
+        return None;
+    }
+    let sets = CpuSets::split(&crate::cpu_sets::allowed_cores())?;
+    match crate::cpu_sets::pin_this_process(&sets.server) {
+        Ok(()) => Some(sets),
+        Err(e) => {
+            tracing::warn!("cannot give the server its own cores: {e}");
+            None
+        }
+    }
 }
 
 /// The sessions devices start with: signed in during setup unless the scenario models fresh

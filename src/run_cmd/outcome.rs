@@ -28,6 +28,7 @@ pub struct RunParts {
     pub shard: Shard,
     pub swarm: SwarmOutcome,
     pub probes: Probes,
+    pub resources: crate::resources::Resources,
     /// A failure before or outside the swarm (seeding, target), one sentence.
     pub failure: Option<String>,
 }
@@ -106,6 +107,7 @@ pub fn build(plan: &RunPlan, parts: RunParts) -> RunResult {
     r.coordinated_omission = coordinated_omission(&parts.swarm);
     r.generator = parts.swarm.generator.clone();
     r.probes = parts.probes;
+    r.resources = parts.resources;
     r.oracle = merge_oracle(&parts.swarm.summaries);
     r.thresholds = thresholds::evaluate(&r, &plan.thresholds);
     failures.extend(parts.swarm.failures.iter().cloned());

@@ -28,6 +28,8 @@ pub struct Prepared {
     pub probe_source: String,
     /// What the result says of the target.
     pub info: crate::result::TargetInfo,
+    /// The cores the server side and the harness were given (set by the caller).
+    pub cpu_sets: Option<crate::cpu_sets::CpuSets>,
 }
 
 /// Loopback addresses needed so `sockets` connections fit the ephemeral ports (with 10 %
@@ -110,6 +112,7 @@ pub async fn prepare(
                     realtime_decoder: None,
                     durable: None,
                 },
+                cpu_sets: None,
             })
         }
     }
@@ -152,6 +155,7 @@ async fn boot_embedded(
             realtime_decoder: Some(stack.realtime_decoder.plugin().to_owned()),
             durable: Some(plan.target.durable),
         },
+        cpu_sets: None,
         stack: Some(stack),
     })
 }

@@ -31,8 +31,8 @@ const EXIT_GRACE: Duration = Duration::from_secs(30);
 /// How workers are started.
 #[derive(Debug, Clone)]
 pub enum Launcher {
-    /// Re-exec this executable (or the given one) with `__worker`.
-    Process(PathBuf),
+    /// Re-exec this executable (or the given one) with `__worker`, on these cores if given.
+    Process(PathBuf, Option<Vec<usize>>),
     /// Run each slice as a task in this process (tests, tiny runs).
     InProcess,
 }
@@ -40,7 +40,7 @@ pub enum Launcher {
 impl Launcher {
     /// This executable as a worker process.
     pub fn current_exe() -> std::io::Result<Launcher> {
-        std::env::current_exe().map(Launcher::Process)
+        std::env::current_exe().map(|exe| Launcher::Process(exe, None))
     }
 }
 
@@ -120,9 +120,9 @@ fn start(
                 }
             }))
         }
-        Launcher::Process(exe) => {
+        Launcher::Process(exe, cpus) => {
             let label = task.label.clone();
-            let mut child = spawn_process(exe)
+            let mut child = spawn_process(exe, cpus.as_deref())
                 .map_err(|e| format!("{label}: cannot start the worker process: {e}"))?;
             let stdin = child.stdin.take().ok_or("worker stdin missing")?;
             let stdout = child.stdout.take().ok_or("worker stdout missing")?;
@@ -133,9 +133,12 @@ fn start(
     }
 }
 
-fn spawn_process(exe: &PathBuf) -> std::io::Result<Child> {
-    Command::new(exe)
-        .arg(WORKER_SUBCOMMAND)
+fn spawn_process(exe: &PathBuf, cpus: Option<&[usize]>) -> std::io::Result<Child> {
+    let mut cmd = Command::new(exe);
+    if let Some(cpus) = cpus {
+        crate::cpu_sets::pin_command(&mut cmd, cpus);
+    }
+    cmd.arg(WORKER_SUBCOMMAND)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
