@@ -21,7 +21,7 @@ pub use io::ResultError;
 pub use merge::merge_shards;
 pub use sections::{
     CoordinatedOmission, GeneratorSample, Machine, OracleResult, PoolSample, ProbeSample, Probes,
-    TargetInfo,
+    RiskVerdict, TargetInfo,
 };
 
 /// Bumped whenever a field changes meaning or disappears; additions with defaults keep it.
@@ -171,6 +171,9 @@ pub struct RunResult {
     pub oracle: Option<OracleResult>,
     #[serde(default)]
     pub thresholds: Vec<ThresholdResult>,
+    /// The three risks' verdicts by key (`risk1`, `risk2`, `risk3`), as the report shows them.
+    #[serde(default)]
+    pub risks: BTreeMap<String, RiskVerdict>,
     #[serde(default)]
     pub timeseries: TimeSeries,
     #[serde(default)]
@@ -228,6 +231,22 @@ impl RunResult {
 
     pub fn total_errors(&self) -> u64 {
         self.operations.values().map(|o| o.errors).sum()
+    }
+
+    /// Fills `risks` from the report's assessment of this result.
+    pub fn set_risks(&mut self) {
+        self.risks = crate::report::assess(self)
+            .into_iter()
+            .map(|f| {
+                let verdict = RiskVerdict {
+                    title: f.title.to_string(),
+                    verdict: f.verdict.key().to_string(),
+                    evidence: f.summary,
+                    figures: f.evidence,
+                };
+                (format!("risk{}", f.number), verdict)
+            })
+            .collect();
     }
 
     pub fn thresholds_passed(&self) -> bool {

@@ -51,6 +51,41 @@ fn a_small_run_writes_a_result_with_operations_probes_and_a_verdict() {
     );
     assert_eq!(oracle["fk_errors"], 0, "{oracle}");
     assert!(r["counters"]["devices_quiesced"].as_u64().unwrap() > 0);
+    // Verdicts for CI, and the whole machine beside them.
+    for risk in ["risk1", "risk2", "risk3"] {
+        let verdict = r["risks"][risk]["verdict"].as_str().unwrap_or_default();
+        assert!(
+            [
+                "confirmed",
+                "under_strain",
+                "not_observed",
+                "not_exercised",
+                "inconclusive"
+            ]
+            .contains(&verdict),
+            "{risk}: {}",
+            r["risks"]
+        );
+        assert!(!r["risks"][risk]["evidence"].as_str().unwrap().is_empty());
+    }
+    let samples = r["resources"]["samples"].as_array().unwrap();
+    assert!(!samples.is_empty(), "resources sampled");
+    let roles = samples.last().unwrap()["roles"].as_object().unwrap();
+    assert!(roles.contains_key("PostgreSQL"), "{roles:?}");
+    assert!(
+        roles.keys().any(|k| k.starts_with("run process")),
+        "{roles:?}"
+    );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores >= 2 {
+        assert!(
+            r["machine"]["cpu_sets"]["server"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty()),
+            "{}",
+            r["machine"]
+        );
+    }
 }
 
 #[test]

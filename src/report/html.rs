@@ -174,10 +174,12 @@ table.nums td:not(:first-child),table.nums th:not(:first-child){text-align:right
 .badge.fail,.badge.confirmed{background:var(--badbg);color:var(--bad)}
 .badge.strained{background:var(--warnbg);color:var(--warn)}
 .badge.not-exercised{background:var(--nabg);color:var(--na)}
+.badge.inconclusive{background:#ece6f7;color:#5a3d8a}
 .risk{border-left:4px solid var(--line)}
 .risk.confirmed{border-left-color:var(--bad)}
 .risk.strained{border-left-color:#e0a100}
 .risk.not-observed{border-left-color:var(--ok)}
+.risk.inconclusive{border-left-color:#7b5cb0}
 .verdict{font-size:15px;margin:0 0 10px}
 .evidence{margin:0 0 8px;padding-left:18px}
 .charts{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:14px;margin-top:12px}

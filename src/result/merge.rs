@@ -56,6 +56,7 @@ pub fn merge_shards(shards: &[RunResult]) -> Result<RunResult, ResultError> {
         },
     );
     super::thresholds::reevaluate(&mut merged);
+    merged.set_risks();
     merged.probes = shards
         .iter()
         .find(|s| !s.probes.samples.is_empty())

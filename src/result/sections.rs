@@ -133,6 +133,19 @@ pub struct GeneratorSample {
     pub rss_bytes: u64,
 }
 
+/// One risk's verdict as CI reads it (`risks.risk1` …).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RiskVerdict {
+    pub title: String,
+    /// `confirmed`, `under_strain`, `not_observed`, `not_exercised` or `inconclusive`.
+    pub verdict: String,
+    /// The sentence the verdict rests on.
+    pub evidence: String,
+    /// The figures behind it, one per line.
+    #[serde(default)]
+    pub figures: Vec<String>,
+}
+
 /// What the run was aimed at, as the report needs to say it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TargetInfo {

@@ -202,6 +202,7 @@ pub async fn execute(
     result.run_tag = tag.clone();
     result.target = prepared.info.clone();
     result.machine.cpu_sets = prepared.cpu_sets.clone();
+    result.set_risks();
     let written = write_outputs(
         &result,
         args.out.clone().unwrap_or_else(|| plan.run.out.clone()),

@@ -3,8 +3,13 @@
 //! Verdict rules are deliberately simple and written down here so a reader can check them:
 //! "confirmed" needs failures or a hard limit reached, "under strain" needs measurable
 //! queueing or slowdown short of that, "not observed" means the risk was exercised and the
-//! figures stayed clear, "not exercised" means the scenario did not create the conditions.
+//! figures stayed clear, "not exercised" means the scenario did not create the conditions,
+//! and "inconclusive" means the figures a latency- or error-based verdict rests on were taken
+//! while the test machine itself was saturated (see [`machine`]): they may be its limit, not
+//! Supabase's. A hard limit reached (sockets at the plan's cap, refused upgrades, lock waits
+//! between users) does not depend on the machine's speed and keeps its verdict.
 
+pub mod machine;
 mod realtime_backlog;
 mod risk1;
 mod risk2;
@@ -19,6 +24,7 @@ pub enum Verdict {
     Strained,
     NotObserved,
     NotExercised,
+    Inconclusive,
 }
 
 impl Verdict {
@@ -28,6 +34,7 @@ impl Verdict {
             Verdict::Strained => "under strain",
             Verdict::NotObserved => "not observed",
             Verdict::NotExercised => "not exercised by this scenario",
+            Verdict::Inconclusive => "inconclusive",
         }
     }
 
@@ -38,6 +45,18 @@ impl Verdict {
             Verdict::Strained => "strained",
             Verdict::NotObserved => "not-observed",
             Verdict::NotExercised => "not-exercised",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+
+    /// The name in the result JSON (`risks.riskN.verdict`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Verdict::Confirmed => "confirmed",
+            Verdict::Strained => "under_strain",
+            Verdict::NotObserved => "not_observed",
+            Verdict::NotExercised => "not_exercised",
+            Verdict::Inconclusive => "inconclusive",
         }
     }
 }
@@ -55,6 +74,9 @@ pub struct Finding {
     /// Supporting figures, one per line.
     pub evidence: Vec<String>,
     pub charts: Vec<Chart>,
+    /// Whether the verdict rests on latencies or error rates (which a saturated machine can
+    /// cause) rather than on a hard limit reached.
+    pub on_latency: bool,
 }
 
 impl Finding {
@@ -69,19 +91,12 @@ impl Finding {
     }
 }
 
-/// Assesses the three risks from a result. When the generator was saturated, a finding
-/// built on latencies says so: the delay may be the generator's own.
+/// Assesses the three risks from a result; a latency- or error-based verdict whose evidence
+/// was taken on a saturated machine becomes inconclusive, saying why.
 pub fn assess(r: &RunResult) -> Vec<Finding> {
     let mut findings = vec![risk1::assess(r), risk2::assess(r), risk3::assess(r)];
-    if super::generator::was_bottleneck(r) {
-        for f in &mut findings {
-            let on_latency = f.summary.contains("p99");
-            if on_latency && matches!(f.verdict, Verdict::Confirmed | Verdict::Strained) {
-                f.summary.push_str(
-                    " The generator was saturated at times, so part of the latency may be its own.",
-                );
-            }
-        }
+    for f in &mut findings {
+        machine::qualify(r, f);
     }
     findings
 }

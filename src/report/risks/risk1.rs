@@ -40,6 +40,7 @@ pub fn assess(r: &RunResult) -> Finding {
         summary: String::new(),
         evidence: Vec::new(),
         charts: charts(r),
+        on_latency: true,
     };
     let Some(check) = r.operations.get(op::TOKEN_CHECK).filter(|o| o.count > 0) else {
         finding.summary = "the scenario made no token checks (no app opens or reconnects).".into();

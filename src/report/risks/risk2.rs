@@ -20,6 +20,7 @@ pub fn assess(r: &RunResult) -> Finding {
         summary: String::new(),
         evidence: Vec::new(),
         charts: charts(r),
+        on_latency: false,
     };
     let ops = |name| r.operations.get(name).map_or(0, |o| o.count);
     let rejected = r.counters.get(counter::WS_REJECTED).copied().unwrap_or(0);
@@ -90,6 +91,7 @@ pub fn assess(r: &RunResult) -> Finding {
         count(r.peak.devices),
         count(peak)
     );
+    finding.on_latency = hard.is_empty() && pulse_p99 >= SLOW_PULSE_P99_MS;
     (finding.verdict, finding.summary) = if !hard.is_empty() {
         (
             Verdict::Confirmed,

@@ -22,6 +22,7 @@ pub fn assess(r: &RunResult) -> Finding {
         summary: String::new(),
         evidence: Vec::new(),
         charts: charts(r),
+        on_latency: false,
     };
     let bulk_rows = r.counters.get(counter::BULK_ROWS).copied().unwrap_or(0);
     let scheduled_rows = scheduled_import_rows(r);
@@ -118,6 +119,7 @@ pub fn assess(r: &RunResult) -> Finding {
             "up to {blocked} sessions were blocked and {lock_waits} waited on row locks that were not between users' requests"
         ));
     }
+    finding.on_latency = cross == 0;
     let scale = match (bulk_rows, scheduled_rows) {
         (0, Some(rows)) => format!("with bulk imports of {} rows each", count(rows)),
         _ => format!("while bulk imports wrote {} rows", count(bulk_rows)),
