@@ -8,6 +8,7 @@ mod generator;
 pub mod html;
 pub mod junit;
 mod next_steps;
+mod resources;
 pub mod risks;
 mod sections;
 mod series;
@@ -32,6 +33,7 @@ pub fn render_html(r: &RunResult) -> String {
     body.push_str(&sections::throughput(r));
     body.push_str(&sections::server(r));
     body.push_str(&sections::oracle(r));
+    body.push_str(&resources::section_html(r));
     body.push_str(&sections::generator(r));
     body.push_str(&sections::scenario(r));
     body.push_str(&summary::footer(r));

@@ -20,6 +20,14 @@ pub fn header(r: &RunResult) -> String {
     } else {
         format!(" · {}", r.target.describe())
     };
+    let target = match &r.machine.cpu_sets {
+        Some(sets) => format!(
+            "{target} · database and stack on {} of {} cores",
+            sets.server.len(),
+            r.machine.cores
+        ),
+        None => target,
+    };
     let shards = if r.merged_shards > 0 {
         format!(" · merged from {} shards", r.merged_shards)
     } else {
@@ -36,7 +44,7 @@ pub fn header(r: &RunResult) -> String {
         r.machine.cores,
         esc(&shards)
     );
-    out.push_str("<nav><a href=\"#summary\">Summary</a><a href=\"#risk-1\">Risk 1</a><a href=\"#risk-2\">Risk 2</a><a href=\"#risk-3\">Risk 3</a><a href=\"#latency\">Latency</a><a href=\"#throughput\">Throughput</a><a href=\"#server\">Server</a><a href=\"#oracle\">Correctness</a><a href=\"#generator\">Generator</a><a href=\"#scenario\">Scenario</a></nav>");
+    out.push_str("<nav><a href=\"#summary\">Summary</a><a href=\"#risk-1\">Risk 1</a><a href=\"#risk-2\">Risk 2</a><a href=\"#risk-3\">Risk 3</a><a href=\"#latency\">Latency</a><a href=\"#throughput\">Throughput</a><a href=\"#server\">Server</a><a href=\"#oracle\">Correctness</a><a href=\"#resources\">Resources</a><a href=\"#generator\">Generator</a><a href=\"#scenario\">Scenario</a></nav>");
     out
 }
 
