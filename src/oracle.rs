@@ -6,9 +6,12 @@
 //! (acknowledged writes neither stored nor superseded by a greater `updated_at`),
 //! `skipped_rows` (server rows missing, or stale, on a device whose cursor for the table is at
 //! or past the row's `updated_at`: the delta pull `updated_at > cursor` will never fetch them),
-//! and `fk_errors` (summed from the devices' pulls). A few examples of each anomaly are named.
+//! `fk_errors` (summed from the devices' pulls), and `overruled_writes` (a later edit in true
+//! time that lost to an earlier one because the devices' clocks disagree). A few examples of
+//! each anomaly are named.
 
 mod judge;
+mod overruled;
 #[cfg(test)]
 mod tests;
 mod truth;
@@ -40,6 +43,8 @@ pub struct OracleVerdict {
     /// Per device, server rows its cursor has passed without it holding them.
     pub skipped_rows: u64,
     pub fk_errors: u64,
+    /// Writes that lost under LWW although they were the later edit in true time.
+    pub overruled_writes: u64,
     /// A few of each kind, in the order found.
     pub examples: Vec<Anomaly>,
 }
@@ -51,6 +56,7 @@ impl OracleVerdict {
             && self.lost_updates == 0
             && self.skipped_rows == 0
             && self.fk_errors == 0
+            && self.overruled_writes == 0
     }
 }
 
@@ -60,6 +66,7 @@ pub enum AnomalyKind {
     NotConverged,
     LostUpdate,
     SkippedRow,
+    OverruledWrite,
 }
 
 /// One named anomaly: whose, where, and what exactly.

@@ -17,6 +17,10 @@ pub struct DeviceView {
     pub cursors: [Option<i64>; 5],
     /// Per row, the device's greatest acknowledged write.
     pub acked: Vec<AckedWrite>,
+    /// Writes the server refused as not newer (the first few).
+    pub refused: Vec<AckedWrite>,
+    /// The device clock's skew: a stamp minus this is the edit's true time.
+    pub clock_skew_ms: i64,
     pub fk_errors: u64,
 }
 
@@ -30,6 +34,8 @@ impl DeviceView {
                 .collect(),
             cursors: Table::ALL.map(|t| device.cursor(t)),
             acked: device.acked_writes().to_vec(),
+            refused: device.refused_writes().to_vec(),
+            clock_skew_ms: device.clock_skew_ms(),
             fk_errors: device.fk_errors(),
         }
     }
@@ -57,13 +63,14 @@ pub fn judge_user(user: Uuid, server: &[Row], devices: &[DeviceView], verdict: &
         converged &= judge.compare_rows(server);
         judge.check_acknowledged(&by_id);
     }
+    super::overruled::check(user, &by_id, devices, verdict);
     verdict.users_converged += u64::from(converged);
 }
 
-struct Judge<'a> {
-    user: Uuid,
-    device: &'a DeviceView,
-    verdict: &'a mut OracleVerdict,
+pub(super) struct Judge<'a> {
+    pub(super) user: Uuid,
+    pub(super) device: &'a DeviceView,
+    pub(super) verdict: &'a mut OracleVerdict,
 }
 
 impl Judge<'_> {
@@ -182,7 +189,7 @@ impl Judge<'_> {
         self.example(AnomalyKind::SkippedRow, row.table, row.id, what);
     }
 
-    fn example(&mut self, kind: AnomalyKind, table: Table, row: Uuid, what: String) {
+    pub(super) fn example(&mut self, kind: AnomalyKind, table: Table, row: Uuid, what: String) {
         let kept = self
             .verdict
             .examples

@@ -30,6 +30,8 @@ fn device(id: u64, rows: &[Row], cursor: Option<i64>) -> DeviceView {
         rows,
         cursors: [cursor; 5],
         acked: Vec::new(),
+        refused: Vec::new(),
+        clock_skew_ms: 0,
         fk_errors: 0,
     }
 }
@@ -208,4 +210,28 @@ fn server_truth_groups_rows_by_user_in_table_and_id_order() {
     assert_eq!(mine, [(Table::Wallets, 2), (Table::Plans, 1)]);
     assert_eq!(truth.take(Uuid::from_u128(0x66)), [other]);
     assert!(truth.take(user()).is_empty());
+}
+
+#[test]
+fn a_later_edit_that_loses_to_a_skewed_clock_is_an_overruled_write() {
+    // Device 1's clock is right; device 2's runs 2 s behind. Device 1 edits at T + 1 s and
+    // the server keeps it; device 2 edits at T + 2 s, stamps T, and is refused (server_lww).
+    let kept = row(Table::Wallets, 1, T + 1_000, 10);
+    let mut right = device(1, &[kept.clone()], Some(T + 1_000));
+    right.acked = vec![ack(&kept)];
+    let mut behind = device(2, &[kept.clone()], Some(T + 1_000));
+    behind.clock_skew_ms = -2_000;
+    behind.refused = vec![ack(&row(Table::Wallets, 1, T, 20))];
+    let verdict = judge(&[kept.clone()], &[right, behind]);
+    assert_eq!(verdict.overruled_writes, 1);
+    assert_eq!(kinds(&verdict), [AnomalyKind::OverruledWrite]);
+    assert!(verdict.examples[0].what.contains("clock skew decided"));
+    assert!(!verdict.is_clean());
+
+    // The same two edits with clocks that agree: the earlier edit lost, as it should.
+    let mut honest = device(2, &[kept.clone()], Some(T + 1_000));
+    honest.refused = vec![ack(&row(Table::Wallets, 1, T, 20))];
+    let mut right = device(1, &[kept.clone()], Some(T + 1_000));
+    right.acked = vec![ack(&kept)];
+    assert_eq!(judge(&[kept.clone()], &[right, honest]).overruled_writes, 0);
 }

@@ -237,18 +237,44 @@ pub fn oracle(r: &RunResult) -> String {
             "<p class=\"note\">The oracle did not run in this scenario, so convergence and lost updates were not checked.</p>",
         );
     };
-    let (class, word) = if o.clean() {
-        ("pass", "no data corruption found")
-    } else {
-        ("fail", "data corruption found")
+    let (class, word) = match (o.clean(), o.incomplete()) {
+        (false, _) => ("fail", "data corruption found"),
+        (true, true) => ("inconclusive", "inconclusive: not every device was checked"),
+        (true, false) => ("pass", "no data corruption found"),
     };
     let mut body = format!("<p class=\"verdict\"><span class=\"badge {class}\">{word}</span></p>");
+    if o.incomplete() {
+        let _ = write!(
+            body,
+            "<div class=\"warnbox\">The oracle checked {} of the {} devices the run started: \
+             the others did not stop in time, so their rows were not compared.</div>",
+            count(o.devices_checked),
+            count(o.devices_started)
+        );
+    }
     let rows = vec![
         vec!["users checked".into(), count(o.users_checked)],
         vec!["users converged".into(), count(o.users_converged)],
+        vec![
+            "devices checked / started".into(),
+            format!(
+                "{} / {}",
+                count(o.devices_checked),
+                count(o.devices_started)
+            ),
+        ],
         vec!["lost updates".into(), count(o.lost_updates)],
         vec!["skipped rows".into(), count(o.skipped_rows)],
+        vec![
+            "overruled writes (a later edit lost to clock skew)".into(),
+            count(o.overruled_writes),
+        ],
         vec!["foreign-key errors in pulls".into(), count(o.fk_errors)],
+        vec!["rows refused as not newer".into(), count(o.rows_refused)],
+        vec![
+            "failed final quiet syncs".into(),
+            count(o.quiet_syncs_failed),
+        ],
     ];
     body.push_str(&super::html::table("nums", &["check", "count"], &rows));
     if !o.examples.is_empty() {

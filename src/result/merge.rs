@@ -153,14 +153,8 @@ fn merged_peak(shards: &[RunResult], series: &TimeSeries) -> Peak {
 fn merge_oracle(shards: &[RunResult]) -> Option<OracleResult> {
     let mut out: Option<OracleResult> = None;
     for o in shards.iter().filter_map(|s| s.oracle.as_ref()) {
-        let acc = out.get_or_insert_with(OracleResult::default);
-        acc.users_checked += o.users_checked;
-        acc.users_converged += o.users_converged;
-        acc.lost_updates += o.lost_updates;
-        acc.skipped_rows += o.skipped_rows;
-        acc.fk_errors += o.fk_errors;
-        let room = MAX_EXAMPLES.saturating_sub(acc.examples.len());
-        acc.examples.extend(o.examples.iter().take(room).cloned());
+        out.get_or_insert_with(OracleResult::default)
+            .add(o, MAX_EXAMPLES);
     }
     out
 }

@@ -13,6 +13,21 @@ pub struct OracleResult {
     pub lost_updates: u64,
     pub skipped_rows: u64,
     pub fk_errors: u64,
+    /// Writes that lost under LWW although they were the later edit in true time (clock skew).
+    #[serde(default)]
+    pub overruled_writes: u64,
+    /// Rows the server refused as not newer (`client_lww`, `server_lww`), over all devices.
+    #[serde(default)]
+    pub rows_refused: u64,
+    /// Devices whose final quiet sync failed (they were still checked, as they stood).
+    #[serde(default)]
+    pub quiet_syncs_failed: u64,
+    /// Devices checked against the server, and devices the run started: when they differ,
+    /// the oracle could not see every device and its verdict is incomplete.
+    #[serde(default)]
+    pub devices_checked: u64,
+    #[serde(default)]
+    pub devices_started: u64,
     /// A few concrete cases, one sentence each, for the report.
     #[serde(default)]
     pub examples: Vec<String>,
@@ -25,6 +40,28 @@ impl OracleResult {
             && self.lost_updates == 0
             && self.skipped_rows == 0
             && self.fk_errors == 0
+            && self.overruled_writes == 0
+    }
+
+    /// Adds another part's counts (a worker's, a shard's), keeping at most `max_examples`.
+    pub fn add(&mut self, o: &OracleResult, max_examples: usize) {
+        self.users_checked += o.users_checked;
+        self.users_converged += o.users_converged;
+        self.lost_updates += o.lost_updates;
+        self.skipped_rows += o.skipped_rows;
+        self.fk_errors += o.fk_errors;
+        self.overruled_writes += o.overruled_writes;
+        self.rows_refused += o.rows_refused;
+        self.quiet_syncs_failed += o.quiet_syncs_failed;
+        self.devices_checked += o.devices_checked;
+        self.devices_started += o.devices_started;
+        let room = max_examples.saturating_sub(self.examples.len());
+        self.examples.extend(o.examples.iter().take(room).cloned());
+    }
+
+    /// The oracle saw fewer devices than the run started (some did not stop in time).
+    pub fn incomplete(&self) -> bool {
+        self.devices_checked < self.devices_started
     }
 }
 

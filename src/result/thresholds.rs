@@ -63,6 +63,10 @@ pub fn metric_value(r: &RunResult, metric: &Metric) -> Option<f64> {
                 "lost_updates" => o.lost_updates,
                 "skipped_rows" => o.skipped_rows,
                 "fk_errors" => o.fk_errors,
+                "overruled_writes" => o.overruled_writes,
+                "rows_refused" => o.rows_refused,
+                "quiet_syncs_failed" => o.quiet_syncs_failed,
+                "devices_unchecked" => o.devices_started.saturating_sub(o.devices_checked),
                 _ => return None,
             } as f64)
         }

@@ -41,13 +41,7 @@ pub fn merge_oracle(summaries: &[WorkerSummary]) -> Option<OracleResult> {
     }
     let mut total = OracleResult::default();
     for v in verdicts {
-        total.users_checked += v.users_checked;
-        total.users_converged += v.users_converged;
-        total.lost_updates += v.lost_updates;
-        total.skipped_rows += v.skipped_rows;
-        total.fk_errors += v.fk_errors;
-        let room = MAX_EXAMPLES.saturating_sub(total.examples.len());
-        total.examples.extend(v.examples.iter().take(room).cloned());
+        total.add(v, MAX_EXAMPLES);
     }
     Some(total)
 }
@@ -164,6 +158,7 @@ mod tests {
                 skipped_rows: 0,
                 fk_errors: 1,
                 examples: (0..examples).map(|i| format!("case {i}")).collect(),
+                ..OracleResult::default()
             }),
             ..WorkerSummary::default()
         }

@@ -37,6 +37,15 @@ pub const ARRIVALS: &str = "arrivals";
 pub const ARRIVAL_LAG_MS_TOTAL: &str = "arrival_lag_ms_total";
 /// An arrival delivered later than this behind its intended instant counts as late.
 pub const LATE_ARRIVAL: Duration = Duration::from_millis(10);
+/// One round of quiet syncs: completed, failed (the device answered, its sync did not
+/// finish), and missing (no answer before the deadline).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QuietRound {
+    pub completed: u64,
+    pub failed: u64,
+    pub missing: u64,
+}
+
 /// Devices doing their final quiet sync at once, per worker.
 const QUIESCE_CONCURRENCY: usize = 64;
 /// Recorders shared by a worker's devices (device `d` records into cohort `d % COHORTS`).
@@ -399,8 +408,8 @@ impl Fleet {
     }
 
     /// The final quiet sync: every device that ever ran syncs twice more and reports when idle.
-    /// Returns (answered the last round in time, did not). Bounded by `within`.
-    pub async fn quiesce(&mut self, within: Duration) -> (u64, u64) {
+    /// Returns the last round's count. Bounded by `within`.
+    pub async fn quiesce(&mut self, within: Duration) -> QuietRound {
         let deadline = tokio::time::Instant::now() + within;
         self.settle_returning(deadline).await;
         // Round one pushes what every device still holds; round two pulls what the others
@@ -410,15 +419,14 @@ impl Fleet {
     }
 
     /// Quiet syncs, `QUIESCE_CONCURRENCY` devices at a time (the check is not a second
-    /// storm); parked devices are resumed when their turn comes. Returns (answered by
-    /// `deadline`, did not).
-    async fn quiet_round(&mut self, deadline: tokio::time::Instant) -> (u64, u64) {
+    /// storm); parked devices are resumed when their turn comes.
+    async fn quiet_round(&mut self, deadline: tokio::time::Instant) -> QuietRound {
         let mut devices: Vec<u64> = self.slots.keys().copied().collect();
         devices.sort_unstable();
         let total = devices.len() as u64;
         let mut queue = devices.into_iter();
         let mut pending = FuturesUnordered::new();
-        let mut answered = 0u64;
+        let mut round = QuietRound::default();
         loop {
             while pending.len() < QUIESCE_CONCURRENCY {
                 let Some(device) = queue.next() else { break };
@@ -435,11 +443,14 @@ impl Fleet {
                 }
             }
             match tokio::time::timeout_at(deadline, pending.next()).await {
-                Ok(Some(answer)) => answered += u64::from(answer.is_ok()),
+                Ok(Some(Ok(Some(SyncOutcome::Completed { .. })))) => round.completed += 1,
+                // A sync that failed, or a device that answered without syncing.
+                Ok(Some(_)) => round.failed += 1,
                 Ok(None) | Err(_) => break,
             }
         }
-        (answered, total - answered)
+        round.missing = total - round.completed - round.failed;
+        round
     }
 
     /// Parks devices already cancelled, so the quiet sync can restart them.

@@ -27,7 +27,10 @@ pub fn to_result(verdict: &OracleVerdict) -> OracleResult {
         lost_updates: verdict.lost_updates,
         skipped_rows: verdict.skipped_rows,
         fk_errors: verdict.fk_errors,
+        overruled_writes: verdict.overruled_writes,
+        devices_checked: verdict.devices_checked,
         examples: verdict.examples.iter().map(sentence).collect(),
+        ..OracleResult::default()
     }
 }
 
@@ -36,6 +39,7 @@ fn sentence(a: &Anomaly) -> String {
         AnomalyKind::NotConverged => "not converged",
         AnomalyKind::LostUpdate => "lost update",
         AnomalyKind::SkippedRow => "skipped row",
+        AnomalyKind::OverruledWrite => "overruled write",
     };
     format!(
         "{kind}: user {} device {} {} row {}: {}",

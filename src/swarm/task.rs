@@ -87,6 +87,10 @@ pub struct WorkerSummary {
     pub devices_quiesced: u64,
     /// Devices that did not (still syncing, or never signed in).
     pub devices_not_quiesced: u64,
+    /// Devices whose final quiet sync answered but failed (counted in `devices_quiesced`
+    /// no more).
+    #[serde(default)]
+    pub quiet_syncs_failed: u64,
     pub interrupted: bool,
     pub oracle: Option<OracleResult>,
     /// Why the oracle did not run, if it did not.

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::behaviour::{Act, Users};
-use super::fleet::{Fleet, FleetConfig, Recorders};
+use super::fleet::{Fleet, FleetConfig, QuietRound, Recorders};
 use super::saturation::{Meter, spawn_lag_monitor};
 use super::schedule::{self, Activation, DeviceOrder, PhaseShape};
 use super::shard::devices_of;
@@ -156,11 +156,13 @@ async fn drive(
     };
     if !interrupted {
         let _ = stage_tx.send("quiesce".into());
-        let (answered, missing) = tokio::select! {
+        let round = tokio::select! {
             q = fleet.quiesce(plan.run.quiesce) => q,
-            _ = stop.cancelled() => (0, fleet.started()),
+            _ = stop.cancelled() => QuietRound { missing: fleet.started(), ..Default::default() },
         };
-        (summary.devices_quiesced, summary.devices_not_quiesced) = (answered, missing);
+        summary.devices_quiesced = round.completed;
+        summary.devices_not_quiesced = round.missing + round.failed;
+        summary.quiet_syncs_failed = round.failed;
     }
     let _ = stage_tx.send("stopping".into());
     let final_devices = fleet.stop_all(STOP_GRACE).await;
@@ -172,7 +174,14 @@ async fn drive(
     } else {
         let _ = stage_tx.send("oracle".into());
         match oracle_adapter::check(task, &final_devices).await {
-            Ok(verdict) => summary.oracle = Some(verdict),
+            Ok(mut verdict) => {
+                // Devices that did not stop within the grace are not in `final_devices`:
+                // the oracle says how many it saw of those the run started.
+                verdict.devices_started = summary.devices_started;
+                verdict.quiet_syncs_failed = summary.quiet_syncs_failed;
+                verdict.rows_refused = final_devices.iter().map(|d| d.stats().rows_refused).sum();
+                summary.oracle = Some(verdict)
+            }
             Err(reason) => summary.oracle_skipped = Some(reason),
         }
     }

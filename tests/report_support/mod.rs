@@ -289,5 +289,8 @@ fn oracle(shape: Shape, i: u32, n: u32) -> OracleResult {
         } else {
             vec![]
         },
+        devices_checked: users * 2,
+        devices_started: users * 2,
+        ..OracleResult::default()
     }
 }

@@ -164,3 +164,16 @@ pub struct AckedWrite {
     pub value: i64,
     pub deleted: bool,
 }
+
+impl AckedWrite {
+    /// The write `row` made in `table`.
+    pub fn of(table: Table, row: &Row) -> AckedWrite {
+        AckedWrite {
+            table,
+            id: row.id,
+            updated_at_ms: row.updated_at_ms,
+            value: row.value,
+            deleted: row.deleted,
+        }
+    }
+}

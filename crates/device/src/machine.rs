@@ -237,6 +237,11 @@ impl Device {
         self.store.acked()
     }
 
+    /// Writes the server refused as not newer (the first few; `rows_refused` counts all).
+    pub fn refused_writes(&self) -> &[AckedWrite] {
+        self.store.refused()
+    }
+
     pub fn dirty_count(&self) -> usize {
         self.store.dirty_count()
     }

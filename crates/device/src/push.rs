@@ -122,14 +122,15 @@ impl Device {
         batch.retain(
             |local| match server_rows.iter().find(|s| s.id == local.id) {
                 Some(server) if server.updated_at_ms >= local.updated_at_ms => {
-                    refused.push(server.clone());
+                    refused.push((local.clone(), server.clone()));
                     false
                 }
                 _ => true,
             },
         );
         self.stats.rows_refused += refused.len() as u64;
-        for server in &refused {
+        for (local, server) in &refused {
+            self.store.refuse(AckedWrite::of(table, local));
             self.store.take_server_copy(server);
         }
         if batch.is_empty() {
@@ -163,6 +164,7 @@ impl Device {
         for row in &batch {
             if answer.rejected.contains(&row.id) {
                 self.store.clear_dirty(table, row.id);
+                self.store.refuse(AckedWrite::of(table, row));
                 self.stats.rows_refused += 1;
                 continue;
             }

@@ -70,8 +70,15 @@ pub(crate) struct LocalStore {
     pub local_token: Option<i64>,
     /// Per row, the greatest acknowledged write, sorted by id.
     acked: Vec<AckedWrite>,
+    /// Writes the server refused as not newer (LWW), at most [`MAX_REFUSED_KEPT`], so the
+    /// oracle can tell a write overruled by a skewed clock.
+    refused: Vec<AckedWrite>,
     pub fk_errors: u64,
 }
+
+/// Refused writes a device keeps for the oracle (a device refused more than this is counted,
+/// not remembered: memory per device stays bounded).
+pub const MAX_REFUSED_KEPT: usize = 32;
 
 impl LocalStore {
     pub fn entries(&self, table: Table) -> &[Entry] {
@@ -210,6 +217,17 @@ impl LocalStore {
         &self.acked
     }
 
+    /// Remembers a write the server refused (up to [`MAX_REFUSED_KEPT`]).
+    pub fn refuse(&mut self, write: AckedWrite) {
+        if self.refused.len() < MAX_REFUSED_KEPT {
+            self.refused.push(write);
+        }
+    }
+
+    pub fn refused(&self) -> &[AckedWrite] {
+        &self.refused
+    }
+
     pub fn dirty_count(&self) -> usize {
         self.tables.iter().flatten().filter(|e| e.dirty()).count()
     }
@@ -225,7 +243,7 @@ impl LocalStore {
             .iter()
             .map(|t| t.capacity() * size_of::<Entry>())
             .sum();
-        rows + self.acked.capacity() * size_of::<AckedWrite>()
+        rows + (self.acked.capacity() + self.refused.capacity()) * size_of::<AckedWrite>()
     }
 }
 

@@ -72,6 +72,10 @@ const ORACLE: &[&str] = &[
     "lost_updates",
     "skipped_rows",
     "fk_errors",
+    "overruled_writes",
+    "rows_refused",
+    "quiet_syncs_failed",
+    "devices_unchecked",
 ];
 const PEAK: &[&str] = &["devices", "websockets"];
 const OPS: &str = "<, <=, >, >=, == or !=";
