@@ -217,21 +217,24 @@ fn a_later_edit_that_loses_to_a_skewed_clock_is_an_overruled_write() {
     // Device 1's clock is right; device 2's runs 2 s behind. Device 1 edits at T + 1 s and
     // the server keeps it; device 2 edits at T + 2 s, stamps T, and is refused (server_lww).
     let kept = row(Table::Wallets, 1, T + 1_000, 10);
-    let mut right = device(1, &[kept.clone()], Some(T + 1_000));
+    let mut right = device(1, std::slice::from_ref(&kept), Some(T + 1_000));
     right.acked = vec![ack(&kept)];
-    let mut behind = device(2, &[kept.clone()], Some(T + 1_000));
+    let mut behind = device(2, std::slice::from_ref(&kept), Some(T + 1_000));
     behind.clock_skew_ms = -2_000;
     behind.refused = vec![ack(&row(Table::Wallets, 1, T, 20))];
-    let verdict = judge(&[kept.clone()], &[right, behind]);
+    let verdict = judge(std::slice::from_ref(&kept), &[right, behind]);
     assert_eq!(verdict.overruled_writes, 1);
     assert_eq!(kinds(&verdict), [AnomalyKind::OverruledWrite]);
     assert!(verdict.examples[0].what.contains("clock skew decided"));
     assert!(!verdict.is_clean());
 
     // The same two edits with clocks that agree: the earlier edit lost, as it should.
-    let mut honest = device(2, &[kept.clone()], Some(T + 1_000));
+    let mut honest = device(2, std::slice::from_ref(&kept), Some(T + 1_000));
     honest.refused = vec![ack(&row(Table::Wallets, 1, T, 20))];
-    let mut right = device(1, &[kept.clone()], Some(T + 1_000));
+    let mut right = device(1, std::slice::from_ref(&kept), Some(T + 1_000));
     right.acked = vec![ack(&kept)];
-    assert_eq!(judge(&[kept.clone()], &[right, honest]).overruled_writes, 0);
+    assert_eq!(
+        judge(std::slice::from_ref(&kept), &[right, honest]).overruled_writes,
+        0
+    );
 }
