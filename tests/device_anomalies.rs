@@ -1,5 +1,6 @@
 //! The anomalies the oracle must report, reproduced with real devices on the embedded stack:
-//! lost updates from skewed clocks under `upsert` (none under `server_lww`), the
+//! lost updates from skewed clocks under `upsert` (none under `server_lww`, where the later
+//! edits are overruled instead), the
 //! `updated_at`-cursor skip of a transaction that commits late, and a token that expires
 //! while the device is offline, renewed without a failed sync.
 
@@ -20,9 +21,12 @@ async fn skewed_turns(mode: PushMode) -> OracleVerdict {
     let stack = start_stack(|_| {}).await;
     let (user_id, credentials) = stack.new_user().await;
     let knobs = knobs(|k| k.push.mode = mode);
+    // Row ids come from the seed: each mode gets its own, or the second run's new rows would
+    // collide with the first run's (another user's) on the shared cluster.
+    let seed = if mode == PushMode::Upsert { 40 } else { 140 };
     let spawn = |id: u64, skew_ms: i64| {
         stack.spawn_device(DeviceSetup {
-            device: device(id, user_id, &knobs, skew_ms, 40 + id),
+            device: device(id, user_id, &knobs, skew_ms, seed + id),
             credentials: credentials.clone(),
             config: driver_config(),
             network: None,
@@ -64,6 +68,22 @@ async fn skewed_clocks_lose_updates_under_upsert_and_not_under_server_lww() {
     );
     let server_lww = skewed_turns(PushMode::ServerLww).await;
     assert_eq!(server_lww.lost_updates, 0, "{server_lww:?}");
+    assert!(
+        server_lww.server_rows > 0,
+        "the pushes landed: {server_lww:?}"
+    );
+    // No update is lost, but the later edits in real time were refused: LWW on skewed
+    // clocks decided against them, and the oracle says so.
+    assert!(
+        server_lww.overruled_writes > 0,
+        "server_lww with a 30 s skew overruled nothing: {server_lww:?}"
+    );
+    assert!(
+        server_lww
+            .examples
+            .iter()
+            .any(|a| a.kind == AnomalyKind::OverruledWrite)
+    );
 }
 
 /// A transaction stamps `updated_at` with its start time (`now()`), another commits a newer
