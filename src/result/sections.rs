@@ -261,7 +261,12 @@ impl Machine {
             hostname: read("/proc/sys/kernel/hostname").trim().to_owned(),
             os,
             kernel: read("/proc/sys/kernel/osrelease").trim().to_owned(),
-            cores: std::thread::available_parallelism().map_or(0, |n| n.get() as u32),
+            // The machine's cores, not this process's share: the run pins itself to the
+            // server's CPU set before the result is made.
+            cores: nix::unistd::sysconf(nix::unistd::SysconfVar::_NPROCESSORS_ONLN)
+                .ok()
+                .flatten()
+                .map_or(0, |n| n as u32),
             memory_bytes: memory_kib * 1024,
         }
     }
