@@ -45,6 +45,31 @@ async fn admin_create_user_needs_the_service_role_and_refuses_duplicates() {
     assert_eq!(user["aud"], "authenticated");
     assert_eq!(user["user_metadata"]["k"], 1);
     assert!(user["email_confirmed_at"].is_string());
+    // GoTrue v2.186's email identity: every field of models.Identity, provider id = user id.
+    let identity = &user["identities"][0];
+    let mut keys: Vec<&str> = identity
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "created_at",
+            "email",
+            "id",
+            "identity_data",
+            "identity_id",
+            "last_sign_in_at",
+            "provider",
+            "updated_at",
+            "user_id"
+        ]
+    );
+    assert_eq!(identity["id"], user["id"]);
+    assert_eq!(identity["identity_data"]["email_verified"], true);
     let (status, err) = status_json(
         s.service(Method::POST, path)
             .json(&body)
