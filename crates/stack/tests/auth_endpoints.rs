@@ -320,3 +320,42 @@ async fn token_rate_limit_is_off_by_default() {
     }
     s.stop().await;
 }
+
+#[tokio::test]
+async fn admin_list_pages_with_gotrue_link_and_total_headers() {
+    let s = boot().await;
+    for _ in 0..3 {
+        let email = format!("list-{}@example.com", uuid::Uuid::new_v4().simple());
+        let body = json!({"email": email, "password": "secret12", "email_confirm": true});
+        let sent = s.service(Method::POST, "/auth/v1/admin/users").json(&body);
+        assert_eq!(sent.send().await.unwrap().status(), 200);
+    }
+    let list = |page: i64| {
+        s.service(
+            Method::GET,
+            &format!("/auth/v1/admin/users?per_page=2&page={page}"),
+        )
+        .send()
+    };
+    let first = list(1).await.unwrap();
+    let header =
+        |r: &reqwest::Response, name: &str| r.headers()[name].to_str().unwrap().to_string();
+    let total: i64 = header(&first, "x-total-count").parse().unwrap();
+    assert!(total >= 3, "{total}");
+    let last = (total + 1) / 2;
+    assert_eq!(
+        header(&first, "link"),
+        format!(
+            "</admin/users?page=2&per_page=2>; rel=\"next\", </admin/users?page={last}&per_page=2>; rel=\"last\""
+        )
+    );
+    let (status, body) = status_json(first).await;
+    assert_eq!((status, body["users"].as_array().unwrap().len()), (200, 2));
+    assert_eq!(body["aud"], "authenticated");
+    let final_page = list(last).await.unwrap();
+    assert_eq!(
+        header(&final_page, "link"),
+        format!("</admin/users?page={last}&per_page=2>; rel=\"last\"")
+    );
+    s.stop().await;
+}

@@ -102,7 +102,7 @@ pub(super) fn to_user(row: &Row) -> User {
         last_sign_in_at: row.get::<_, Option<DateTime<Utc>>>(5).map(timestamp),
         app_metadata: app.unwrap_or_else(|| json!({"provider": "email", "providers": ["email"]})),
         user_metadata: meta.unwrap_or_else(|| json!({})),
-        identities: email_identity(id, email.as_deref(), confirmed.is_some(), &row),
+        identities: email_identity(id, email.as_deref(), confirmed.is_some(), row),
         created_at: row
             .get::<_, Option<DateTime<Utc>>>(8)
             .map(timestamp)
