@@ -45,6 +45,31 @@ async fn admin_create_user_needs_the_service_role_and_refuses_duplicates() {
     assert_eq!(user["aud"], "authenticated");
     assert_eq!(user["user_metadata"]["k"], 1);
     assert!(user["email_confirmed_at"].is_string());
+    // GoTrue v2.186's email identity: every field of models.Identity, provider id = user id.
+    let identity = &user["identities"][0];
+    let mut keys: Vec<&str> = identity
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "created_at",
+            "email",
+            "id",
+            "identity_data",
+            "identity_id",
+            "last_sign_in_at",
+            "provider",
+            "updated_at",
+            "user_id"
+        ]
+    );
+    assert_eq!(identity["id"], user["id"]);
+    assert_eq!(identity["identity_data"]["email_verified"], true);
     let (status, err) = status_json(
         s.service(Method::POST, path)
             .json(&body)
@@ -293,5 +318,44 @@ async fn token_rate_limit_is_off_by_default() {
             "the free plan's burst of 30 is not enforced unless asked"
         );
     }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn admin_list_pages_with_gotrue_link_and_total_headers() {
+    let s = boot().await;
+    for _ in 0..3 {
+        let email = format!("list-{}@example.com", uuid::Uuid::new_v4().simple());
+        let body = json!({"email": email, "password": "secret12", "email_confirm": true});
+        let sent = s.service(Method::POST, "/auth/v1/admin/users").json(&body);
+        assert_eq!(sent.send().await.unwrap().status(), 200);
+    }
+    let list = |page: i64| {
+        s.service(
+            Method::GET,
+            &format!("/auth/v1/admin/users?per_page=2&page={page}"),
+        )
+        .send()
+    };
+    let first = list(1).await.unwrap();
+    let header =
+        |r: &reqwest::Response, name: &str| r.headers()[name].to_str().unwrap().to_string();
+    let total: i64 = header(&first, "x-total-count").parse().unwrap();
+    assert!(total >= 3, "{total}");
+    let last = (total + 1) / 2;
+    assert_eq!(
+        header(&first, "link"),
+        format!(
+            "</admin/users?page=2&per_page=2>; rel=\"next\", </admin/users?page={last}&per_page=2>; rel=\"last\""
+        )
+    );
+    let (status, body) = status_json(first).await;
+    assert_eq!((status, body["users"].as_array().unwrap().len()), (200, 2));
+    assert_eq!(body["aud"], "authenticated");
+    let final_page = list(last).await.unwrap();
+    assert_eq!(
+        header(&final_page, "link"),
+        format!("</admin/users?page={last}&per_page=2>; rel=\"last\"")
+    );
     s.stop().await;
 }

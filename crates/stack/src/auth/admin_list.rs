@@ -1,6 +1,7 @@
 //! GoTrue's admin user list and delete, service role only:
 //! `GET /admin/users?page=&per_page=` answers `{"users": [...], "aud": "authenticated"}`
-//! (newest first, with `X-Total-Count`), and `DELETE /admin/users/{id}` answers `{}`, or 404
+//! (newest first, with `X-Total-Count` and GoTrue's `Link` header naming the next and last
+//! pages, which supabase-js reads for `nextPage`/`lastPage`/`total`), and `DELETE /admin/users/{id}` answers `{}`, or 404
 //! `user_not_found`. Deleting a user cascades to its sessions and its rows, as on Supabase.
 
 use super::AuthState;
@@ -9,7 +10,7 @@ use super::handlers::require_service_role;
 use super::users::{USER_COLUMNS, to_user};
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -31,6 +32,7 @@ pub struct PageQuery {
 pub async fn list_users(
     State(s): State<Arc<AuthState>>,
     headers: HeaderMap,
+    uri: Uri,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, AuthError> {
     require_service_role(&s, &headers)?;
@@ -52,10 +54,39 @@ pub async fn list_users(
         .get(0);
     let users: Vec<_> = rows.iter().map(to_user).collect();
     let mut response = Json(json!({ "users": users, "aud": "authenticated" })).into_response();
-    response
-        .headers_mut()
-        .insert("x-total-count", HeaderValue::from(total));
+    let link = pagination_link(&uri, page, per_page, total);
+    let headers = response.headers_mut();
+    if let Ok(link) = HeaderValue::from_str(&link) {
+        headers.insert("link", link);
+    }
+    headers.insert("x-total-count", HeaderValue::from(total));
     Ok(response)
+}
+
+/// GoTrue's `Link` value: `<uri?page=N+1>; rel="next", ` when a later page exists, then always
+/// `<uri?page=LAST>; rel="last"` (page 0 when there are no users, as GoTrue's integer division
+/// gives). The request's other query parameters are kept, sorted by name as Go encodes them.
+fn pagination_link(uri: &Uri, page: i64, per_page: i64, total: i64) -> String {
+    let last_page = (total + per_page - 1) / per_page;
+    let with_page = |n: i64| {
+        let mut pairs: Vec<(String, String)> =
+            url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+                .filter(|(k, _)| k != "page")
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .chain([("page".to_string(), n.to_string())])
+                .collect();
+        pairs.sort();
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        format!("<{}?{query}>", uri.path())
+    };
+    let next = if last_page > page {
+        format!("{}; rel=\"next\", ", with_page(page + 1))
+    } else {
+        String::new()
+    };
+    format!("{next}{}; rel=\"last\"", with_page(last_page))
 }
 
 /// `DELETE /admin/users/{id}`.

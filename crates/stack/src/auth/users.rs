@@ -102,7 +102,7 @@ pub(super) fn to_user(row: &Row) -> User {
         last_sign_in_at: row.get::<_, Option<DateTime<Utc>>>(5).map(timestamp),
         app_metadata: app.unwrap_or_else(|| json!({"provider": "email", "providers": ["email"]})),
         user_metadata: meta.unwrap_or_else(|| json!({})),
-        identities: email_identity(id, email.as_deref()),
+        identities: email_identity(id, email.as_deref(), confirmed.is_some(), row),
         created_at: row
             .get::<_, Option<DateTime<Utc>>>(8)
             .map(timestamp)
@@ -115,13 +115,22 @@ pub(super) fn to_user(row: &Row) -> User {
     }
 }
 
-/// GoTrue's email identity, enough for clients that look at `identities[0].provider`.
-fn email_identity(id: Uuid, email: Option<&str>) -> Vec<Value> {
+/// GoTrue's email identity with the fields of its `models.Identity` (v2.186): for the email
+/// provider the provider id is the user id. The embedded stack keeps no identities table, so
+/// `identity_id` is the user id too (GoTrue's own is a separate random UUID) and the identity's
+/// timestamps are the user's.
+fn email_identity(id: Uuid, email: Option<&str>, verified: bool, row: &Row) -> Vec<Value> {
+    let at = |i: usize| row.get::<_, Option<DateTime<Utc>>>(i).map(timestamp);
     email
         .map(|email| {
             vec![json!({
-                "id": id.to_string(), "user_id": id.to_string(), "provider": "email",
-                "identity_data": {"sub": id.to_string(), "email": email},
+                "identity_id": id.to_string(), "id": id.to_string(), "user_id": id.to_string(),
+                "identity_data": {
+                    "sub": id.to_string(), "email": email,
+                    "email_verified": verified, "phone_verified": false,
+                },
+                "provider": "email", "last_sign_in_at": at(5),
+                "created_at": at(8), "updated_at": at(9), "email": email,
             })]
         })
         .unwrap_or_default()
