@@ -268,3 +268,16 @@ fn junit_lists_one_case_per_threshold() {
     );
     assert!(xml.contains("tests=\"2\" failures=\"2\""), "{xml}");
 }
+
+#[test]
+fn an_oracle_that_missed_devices_says_it_is_inconclusive() {
+    let mut r = synthetic("quickstart", CALM);
+    let o = r.oracle.as_mut().unwrap();
+    o.devices_started = o.devices_checked + 7;
+    let html = report::render_html(&r);
+    assert!(html.contains("inconclusive: not every device was checked"));
+    assert!(html.contains("did not stop in time"));
+    let o = r.oracle.as_mut().unwrap();
+    o.devices_started = o.devices_checked;
+    assert!(!report::render_html(&r).contains("inconclusive: not every device"));
+}
