@@ -1,4 +1,5 @@
-//! REST reads (`GET /rest/v1/<table>`) over real HTTP: select, filters, order, ranges, counts,
+//! REST reads (`GET /rest/v1/<table>`) over real HTTP: select, filters (plain and `or`/`and`),
+//! order, ranges, counts,
 //! single objects, and the errors of bad names and bad syntax.
 
 mod stack_support;
@@ -115,6 +116,17 @@ async fn operators_neq_lte_is_like_and_not() {
             vec!["w3", "w4"],
         ),
         ("&deleted=is.null", vec![]),
+        // Logical operators, as the keyset page sends them (one request per page).
+        (
+            "&or=(updated_at.gt.2026-01-01T00:00:03.123Z,and(updated_at.eq.2026-01-01T00:00:02.123Z,balance.gt.10))",
+            vec!["w2", "w4"],
+        ),
+        ("&or=(name.eq.w0,balance.gte.40)", vec!["w0", "w4"]),
+        ("&not.or=(name.eq.w0,balance.gte.20)", vec!["w1"]),
+        (
+            "&and=(balance.gt.0,or(name.eq.w1,name.eq.\"w3\"))",
+            vec!["w1", "w3"],
+        ),
     ];
     for (filter, want) in cases {
         let (status, body) = status_json(
@@ -164,10 +176,12 @@ async fn bad_names_values_and_syntax_get_postgrest_errors() {
         ("/rest/v1/wallets?limit=many", 400, "PGRST100"),
         ("/rest/v1/wallets?select=channels(*)", 400, "PGRST100"),
         (
-            "/rest/v1/wallets?or=(balance.eq.1,balance.eq.2)",
+            "/rest/v1/wallets?or=(balance.eq.1,balance)",
             400,
             "PGRST100",
         ),
+        ("/rest/v1/wallets?or=(nope.eq.1,balance.eq.2)", 400, "42703"),
+        ("/rest/v1/wallets?or=(id.eq.1,and(id.eq.2)", 400, "PGRST100"),
     ];
     for (path, want_status, want_code) in cases {
         let (status, body) =

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod error;
 mod exec;
 mod handlers;
+pub mod logic;
 mod prefer;
 pub mod query;
 pub mod sql;

@@ -3,6 +3,7 @@
 //! the schema cache.
 
 use super::error::RestError;
+use super::logic::{Condition, parse_group_param};
 
 /// A filter operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +93,8 @@ pub struct OrderTerm {
 pub struct QueryParams {
     /// Empty means `*`.
     pub select: Vec<SelectItem>,
-    pub filters: Vec<Filter>,
+    /// Joined by `and`: plain filters and `or=`/`and=` groups, in query order.
+    pub filters: Vec<Condition>,
     pub order: Vec<OrderTerm>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
@@ -114,20 +116,17 @@ impl QueryParams {
                 "on_conflict" => params.on_conflict = split_names(&value),
                 "columns" => params.columns = split_names(&value),
                 "apikey" => {}
-                "or" | "and" | "not.or" | "not.and" => {
-                    return Err(RestError::parse(
-                        &format!("{key}={value}"),
-                        "logical operators (or/and) are not supported by the embedded stack",
-                    ));
-                }
-                _ => params.filters.push(parse_filter(&key, &value)?),
+                _ => params.filters.push(match parse_group_param(&key, &value) {
+                    Some(group) => Condition::Group(group?),
+                    None => Condition::Filter(parse_filter(&key, &value)?),
+                }),
             }
         }
         Ok(params)
     }
 }
 
-fn parse_filter(column: &str, value: &str) -> Result<Filter, RestError> {
+pub(super) fn parse_filter(column: &str, value: &str) -> Result<Filter, RestError> {
     let bad = |why: &str| RestError::parse(&format!("{column}={value}"), why);
     if !is_plain_name(column) {
         return Err(bad(
@@ -300,19 +299,27 @@ mod tests {
              &id=not.in.(a,%22b%2Cc%22)&deleted=is.false&order=updated_at.desc.nullslast,id&limit=10&offset=5",
         ))
         .unwrap();
+        let filters: Vec<&Filter> = q
+            .filters
+            .iter()
+            .map(|c| match c {
+                Condition::Filter(f) => f,
+                Condition::Group(_) => panic!("no groups here"),
+            })
+            .collect();
         assert_eq!(q.select.len(), 3);
         assert_eq!(q.select[1].alias.as_deref(), Some("amt"));
         assert_eq!(q.select[2].cast.as_deref(), Some("text"));
         assert_eq!(
-            q.filters[1].operand,
+            filters[1].operand,
             Operand::Value("2024-01-01T00:00:00+00:00".into())
         );
-        assert!(q.filters[2].negate);
+        assert!(filters[2].negate);
         assert_eq!(
-            q.filters[2].operand,
+            filters[2].operand,
             Operand::List(vec!["a".into(), "b,c".into()])
         );
-        assert_eq!(q.filters[3].operand, Operand::Keyword("false"));
+        assert_eq!(filters[3].operand, Operand::Keyword("false"));
         assert_eq!(
             q.order[0],
             OrderTerm {
@@ -336,7 +343,7 @@ mod tests {
             "select=a(b)",
             "a;drop=eq.1",
             "select=x::int;drop",
-            "or=(a.eq.1)",
+            "or=(a.eq.1",
             "id=in.(\"a)",
         ] {
             let err = QueryParams::parse(Some(raw)).unwrap_err();

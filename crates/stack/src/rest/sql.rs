@@ -6,6 +6,7 @@
 
 use super::cache::{Function, Table};
 use super::error::RestError;
+use super::logic::Condition;
 use super::query::{Filter, Op, Operand, OrderTerm, QueryParams, SelectItem};
 use tokio_postgres::types::ToSql;
 
@@ -96,10 +97,29 @@ impl<'a> Builder<'a> {
         })
     }
 
-    fn where_clause(&mut self, filters: &[Filter]) -> Result<String, RestError> {
+    fn condition(&mut self, c: &Condition) -> Result<String, RestError> {
+        match c {
+            Condition::Filter(f) => self.filter(f),
+            Condition::Group(g) => {
+                let parts = g
+                    .items
+                    .iter()
+                    .map(|item| self.condition(item))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let joined = parts.join(if g.any { " or " } else { " and " });
+                Ok(if g.negate {
+                    format!("not ({joined})")
+                } else {
+                    format!("({joined})")
+                })
+            }
+        }
+    }
+
+    fn where_clause(&mut self, filters: &[Condition]) -> Result<String, RestError> {
         let parts = filters
             .iter()
-            .map(|f| self.filter(f))
+            .map(|c| self.condition(c))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(if parts.is_empty() {
             String::new()
