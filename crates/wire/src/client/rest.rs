@@ -70,14 +70,13 @@ impl RestClient {
         Ok(first.0.map(|r| r.sync_token))
     }
 
-    /// One delta page in `(updated_at, id)` order, at most `limit` rows, after `after`:
+    /// One delta page in `(updated_at, id)` order, at most `limit` rows, after `after`, in one
+    /// request:
     /// - `None`: from the beginning;
     /// - `Some((ts, None))`: rows with `updated_at > ts` (the table's pull cursor);
     /// - `Some((ts, Some(id)))`: rows with `(updated_at, id) > (ts, id)` — the next page of
     ///   the same pull, so rows sharing the boundary timestamp are neither skipped nor fetched
-    ///   twice. PostgREST would take this as one `or=(…)` filter; the embedded stack has no
-    ///   logical operators, so it is two requests with plain filters: the rest of the
-    ///   boundary timestamp (`updated_at=eq.ts&id=gt.id`), then `updated_at=gt.ts` if room is left.
+    ///   twice: PostgREST's `or=(updated_at.gt.ts,and(updated_at.eq.ts,id.gt.id))`.
     pub async fn delta_page<T: DeserializeOwned>(
         &self,
         jwt: &str,
@@ -85,27 +84,17 @@ impl RestClient {
         after: Option<(i64, Option<&str>)>,
         limit: usize,
     ) -> Result<Vec<T>, ClientError> {
-        const ORDER: &str = "&order=updated_at.asc,id.asc";
-        let Some((ts, last_id)) = after else {
-            let path = format!("/rest/v1/{table}?select=*{ORDER}&limit={limit}");
-            return self.get(jwt, &[&path]).await;
-        };
-        let iso = iso_millis(ts);
-        let mut rows: Vec<T> = match last_id {
-            Some(id) => {
-                let path = format!(
-                    "/rest/v1/{table}?select=*&updated_at=eq.{iso}&id=gt.{id}&order=id.asc&limit={limit}"
-                );
-                self.get(jwt, &[&path]).await?
+        let filter = match after {
+            None => String::new(),
+            Some((ts, None)) => format!("&updated_at=gt.{}", iso_millis(ts)),
+            Some((ts, Some(id))) => {
+                let iso = iso_millis(ts);
+                format!("&or=(updated_at.gt.{iso},and(updated_at.eq.{iso},id.gt.{id}))")
             }
-            None => Vec::new(),
         };
-        if rows.len() < limit {
-            let room = limit - rows.len();
-            let path = format!("/rest/v1/{table}?select=*&updated_at=gt.{iso}{ORDER}&limit={room}");
-            rows.extend(self.get::<Vec<T>>(jwt, &[&path]).await?);
-        }
-        Ok(rows)
+        let path =
+            format!("/rest/v1/{table}?select=*{filter}&order=updated_at.asc,id.asc&limit={limit}");
+        self.get(jwt, &[&path]).await
     }
 
     /// Reads rows by id (for `client_lww`: compare before writing). `select` names columns.
