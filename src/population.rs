@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{StreamExt, stream};
+use syncstorm_device::{Table, finos_columns};
 use syncstorm_scenario::{Population, RowDist};
 use syncstorm_wire::client::{AuthClient, Endpoint};
 use uuid::Uuid;
@@ -158,7 +159,8 @@ fn row_id(seed: u64, user: u64, table: u64, n: u64) -> Uuid {
 }
 
 /// Column arrays of one table in one batch: ids, owners, up to three parent ids, the data
-/// value and the age of `updated_at` (ms before now).
+/// value, the age of `updated_at` (ms before now), and the FinOS columns the protocol does not
+/// read (`syncstorm_device::finos_columns`, the same values a device writes for the row).
 #[derive(Default)]
 struct Columns {
     id: Vec<Uuid>,
@@ -166,10 +168,12 @@ struct Columns {
     refs: [Vec<Uuid>; 3],
     value: Vec<i64>,
     age: Vec<i64>,
+    texts: [Vec<Option<String>>; 2],
+    occurred_before: Vec<i64>,
 }
 
 impl Columns {
-    fn push(&mut self, id: Uuid, user: Uuid, refs: &[Uuid], value: i64, age: i64) {
+    fn push(&mut self, table: Table, id: Uuid, user: Uuid, refs: &[Uuid], value: i64, age: i64) {
         self.id.push(id);
         self.user.push(user);
         for (column, r) in self.refs.iter_mut().zip(refs) {
@@ -177,6 +181,16 @@ impl Columns {
         }
         self.value.push(value);
         self.age.push(age);
+        for (column, text) in self
+            .texts
+            .iter_mut()
+            .zip(finos_columns::text_values(table, id))
+        {
+            column.push(text);
+        }
+        if let Some(before) = finos_columns::occurred_before_ms(table, id) {
+            self.occurred_before.push(before);
+        }
     }
 }
 
@@ -207,12 +221,14 @@ impl Batch {
             ids(3, counts.categories),
         );
         for (n, id) in (0u64..).zip(&wallets) {
+            let value = (draw(1, n) % 100_000) as i64;
             self.wallets
-                .push(*id, user, &[], (draw(1, n) % 100_000) as i64, age(1, n));
+                .push(Table::Wallets, *id, user, &[], value, age(1, n));
         }
         for (n, id) in (0u64..).zip(&channels) {
             let wallet = pick(&wallets, 2, n);
             self.channels.push(
+                Table::Channels,
                 *id,
                 user,
                 &[wallet],
@@ -221,8 +237,9 @@ impl Batch {
             );
         }
         for (n, id) in (0u64..).zip(&categories) {
+            let value = (draw(3, n) % 100_000) as i64;
             self.categories
-                .push(*id, user, &[], (draw(3, n) % 100_000) as i64, age(3, n));
+                .push(Table::CategoriesUser, *id, user, &[], value, age(3, n));
         }
         for n in 0..counts.transactions {
             let parents = [
@@ -231,13 +248,15 @@ impl Batch {
                 pick(&categories, 6, n),
             ];
             let cents = (draw(7, n) % 100_000) as i64;
+            let id = row_id(seed, index, 4, n);
             self.transactions
-                .push(row_id(seed, index, 4, n), user, &parents, cents, age(4, n));
+                .push(Table::Transactions, id, user, &parents, cents, age(4, n));
         }
         for n in 0..counts.plans {
             let category = pick(&categories, 8, n);
             let cents = (draw(9, n) % 500_000) as i64;
             self.plans.push(
+                Table::Plans,
                 row_id(seed, index, 5, n),
                 user,
                 &[category],
@@ -289,33 +308,35 @@ pub async fn seed_rows(
 /// `updated_at` from the age column, at PostgreSQL's millisecond precision.
 const AT: &str = "date_trunc('milliseconds', now() - make_interval(secs => a / 1000.0))";
 
-/// Insert statements per table: `$1` ids, `$2` owners, `$3..` parents, then value and age.
+/// Insert statements per table: `$1` ids, `$2` owners, `$3..` parents, then value, age, the
+/// FinOS text columns (`finos_columns::text_columns`, in order) and, for transactions, how long
+/// before `updated_at` the spending occurred.
 const INSERTS: [(&str, usize); 5] = [
     (
-        "insert into public.wallets (id, user_id, name, updated_at) \
-      select i, u, 'wallet ' || v, {AT} from unnest($1::uuid[], $2::uuid[], $3::int8[], $4::int8[]) as x(i, u, v, a)",
+        "insert into public.wallets (id, user_id, name, updated_at, currency) \
+      select i, u, 'wallet ' || v, {AT}, t1 from unnest($1::uuid[], $2::uuid[], $3::int8[], $4::int8[], $5::text[]) as x(i, u, v, a, t1)",
         0,
     ),
     (
-        "insert into public.channels (id, user_id, wallet_id, name, updated_at) \
-      select i, u, w, 'channel ' || v, {AT} from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], $5::int8[]) as x(i, u, w, v, a)",
+        "insert into public.channels (id, user_id, wallet_id, name, updated_at, kind) \
+      select i, u, w, 'channel ' || v, {AT}, t1 from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], $5::int8[], $6::text[]) as x(i, u, w, v, a, t1)",
         1,
     ),
     (
-        "insert into public.categories_user (id, user_id, name, updated_at) \
-      select i, u, 'category ' || v, {AT} from unnest($1::uuid[], $2::uuid[], $3::int8[], $4::int8[]) as x(i, u, v, a)",
+        "insert into public.categories_user (id, user_id, name, updated_at, kind) \
+      select i, u, 'category ' || v, {AT}, t1 from unnest($1::uuid[], $2::uuid[], $3::int8[], $4::int8[], $5::text[]) as x(i, u, v, a, t1)",
         0,
     ),
     (
-        "insert into public.transactions (id, user_id, wallet_id, channel_id, category_id, amount, updated_at) \
-      select i, u, w, c, k, v::numeric / 100, {AT} \
-      from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::int8[], $7::int8[]) as x(i, u, w, c, k, v, a)",
+        "insert into public.transactions (id, user_id, wallet_id, channel_id, category_id, amount, updated_at, currency, note, occurred_at) \
+      select i, u, w, c, k, v::numeric / 100, {AT}, t1, t2, {AT} - make_interval(secs => o / 1000.0) \
+      from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::int8[], $7::int8[], $8::text[], $9::text[], $10::int8[]) as x(i, u, w, c, k, v, a, t1, t2, o)",
         3,
     ),
     (
-        "insert into public.plans (id, user_id, category_id, name, amount, updated_at) \
-      select i, u, k, 'plan', v::numeric / 100, {AT} \
-      from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], $5::int8[]) as x(i, u, k, v, a)",
+        "insert into public.plans (id, user_id, category_id, name, amount, updated_at, period) \
+      select i, u, k, 'plan', v::numeric / 100, {AT}, t1 \
+      from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int8[], $5::int8[], $6::text[]) as x(i, u, k, v, a, t1)",
         1,
     ),
 ];
@@ -342,6 +363,11 @@ async fn insert_batch(db: &tokio_postgres::Client, b: &Batch) -> Result<(), toki
         );
         params.push(&cols.value);
         params.push(&cols.age);
+        let texts = cols.texts.iter().filter(|t| !t.is_empty());
+        params.extend(texts.map(|t| t as &(dyn tokio_postgres::types::ToSql + Sync)));
+        if !cols.occurred_before.is_empty() {
+            params.push(&cols.occurred_before);
+        }
         db.execute(&sql.replace("{AT}", AT), &params).await?;
     }
     Ok(())

@@ -30,6 +30,7 @@
 
 mod activity;
 pub mod event;
+pub mod finos_columns;
 pub mod knobs;
 mod machine;
 mod push;

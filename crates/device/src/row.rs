@@ -1,6 +1,7 @@
 //! A synced row in compact form, and its conversion to and from the JSON rows PostgREST
 //! (and `to_jsonb` in SQL) speak.
 
+use crate::finos_columns;
 use crate::table::{MAX_FKS, Table};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
@@ -90,7 +91,8 @@ pub fn parse_timestamp_ms(text: &str) -> Option<i64> {
 }
 
 impl Row {
-    /// The PostgREST JSON object of this row (all columns, FK columns NULL when absent).
+    /// The PostgREST JSON object of this row: every column, FK columns NULL when absent, and
+    /// the FinOS columns the protocol does not read (see [`finos_columns`]).
     pub fn to_json(&self) -> Value {
         let mut object = Map::new();
         object.insert("id".into(), Value::String(self.id.to_string()));
@@ -103,6 +105,14 @@ impl Row {
         for (fk, slot) in self.table.fks().iter().zip(self.refs) {
             let value = slot.map_or(Value::Null, |id| Value::String(id.to_string()));
             object.insert(fk.column.into(), value);
+        }
+        let extras = finos_columns::text_values(self.table, self.id);
+        for (column, value) in finos_columns::text_columns(self.table).iter().zip(extras) {
+            object.insert((*column).into(), value.map_or(Value::Null, Value::String));
+        }
+        if let Some(before) = finos_columns::occurred_before_ms(self.table, self.id) {
+            let occurred = format_timestamp_ms(self.updated_at_ms - before);
+            object.insert("occurred_at".into(), occurred.into());
         }
         match data_column(self.table) {
             DataColumn::Name { prefix } => {
