@@ -143,3 +143,36 @@ fn fresh_installs_sign_in_on_their_first_open() {
     let sign_ins = r["operations"]["sign_in"]["count"].as_u64().unwrap();
     assert!(sign_ins >= 6, "each of the 6 devices signed in: {sign_ins}");
 }
+
+/// `device.expired_at_open_percent = 100`: every stored session has expired at the first open,
+/// so every device refreshes it (a GoTrue refresh-token grant) before its token check, and
+/// none signs in; risk 1 names the refreshes.
+#[test]
+fn expired_sessions_refresh_at_their_first_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = small_scenario(dir.path(), 3, 4);
+    let out = dir.path().join("out");
+    let run = syncstorm()
+        .arg("run")
+        .arg(&scenario)
+        .args(["--out", out.to_str().unwrap()])
+        .args(["--set", "device.expired_at_open_percent=100"])
+        .output()
+        .expect("syncstorm runs");
+    let code = run.status.code();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(matches!(code, Some(0) | Some(3)), "exit {code:?}\n{stderr}");
+    let r = only_result(&out);
+    let refreshes = &r["operations"]["token_refresh"];
+    assert!(
+        refreshes["count"].as_u64().unwrap() >= 6,
+        "each of the 6 devices refreshed: {refreshes}"
+    );
+    assert_eq!(refreshes["errors"], 0, "{refreshes}");
+    assert!(
+        r["operations"].get("sign_in").is_none(),
+        "no password sign-in"
+    );
+    let figures = r["risks"]["risk1"]["figures"].to_string();
+    assert!(figures.contains("Session refreshes"), "{figures}");
+}

@@ -48,6 +48,11 @@ pub struct QuietRound {
 
 /// Devices doing their final quiet sync at once, per worker.
 const QUIESCE_CONCURRENCY: usize = 64;
+/// Picks the devices whose stored token has expired at open.
+const SALT_EXPIRED_AT_OPEN: u64 = 0x5EED_2000;
+/// How long ago an expired token expired: longer than any clock skew a scenario sets, so a
+/// skewed phone still sees it expired.
+const EXPIRED_FOR_SECS: i64 = 3_600;
 /// Recorders shared by a worker's devices (device `d` records into cohort `d % COHORTS`).
 pub const COHORTS: usize = 32;
 
@@ -282,7 +287,8 @@ impl Fleet {
                 let first_device = self.config.first_user * self.config.devices_per_user.max(1);
                 let session = (device.checked_sub(first_device))
                     .and_then(|i| self.config.stored_sessions.get_mut(i as usize))
-                    .and_then(Option::take);
+                    .and_then(Option::take)
+                    .map(|stored| self.expire_at_open(device, stored));
                 self.started += 1;
                 self.spawn(
                     device,
@@ -295,6 +301,18 @@ impl Fleet {
             }
         }
         true
+    }
+
+    /// The session a phone finds on disk at its first open: for the scenario's share of
+    /// devices, one whose access token expired an hour ago (the app was not opened for
+    /// longer than the JWT expiry), so opening it refreshes first.
+    fn expire_at_open(&self, device: u64, mut stored: Session) -> Session {
+        let percent = self.config.knobs.expired_at_open_percent;
+        if faults::unit(self.config.seed, device, SALT_EXPIRED_AT_OPEN) * 100.0 < f64::from(percent)
+        {
+            stored.expires_at = chrono::Utc::now().timestamp() - EXPIRED_FOR_SECS;
+        }
+        stored
     }
 
     /// The app goes to the background: the task stops, the store is kept.

@@ -21,6 +21,11 @@ pub struct DeviceKnobs {
     /// Whether a device starts with a stored session (a phone used before) or signs in on its
     /// first open (a fresh install).
     pub session: SessionStart,
+    /// Of devices with a stored session, the percentage whose access token has expired when
+    /// the app opens (a phone not opened for longer than the JWT expiry, 1 h on Supabase):
+    /// they refresh first, as supabase-js does on start — a GoTrue refresh-token grant, a
+    /// database write — so an open storm loads Auth too. 0 to 100.
+    pub expired_at_open_percent: u8,
 }
 
 /// USAP authority check: attempts and the wait between them.
@@ -240,6 +245,19 @@ impl DeviceKnobs {
                 .to_owned(),
         );
         check(
+            self.expired_at_open_percent <= 100,
+            format!(
+                "device.expired_at_open_percent is a percentage from 0 to 100, got {}.",
+                self.expired_at_open_percent
+            ),
+        );
+        check(
+            self.expired_at_open_percent == 0 || self.session == SessionStart::Stored,
+            "device.expired_at_open_percent needs device.session = \"stored\": with \"sign_in\" \
+             no device holds a token to expire."
+                .to_owned(),
+        );
+        check(
             self.edit_debounce <= Duration::from_secs(3600),
             format!(
                 "device.edit_debounce must be at most 1h, got {}.",
@@ -261,6 +279,7 @@ impl Default for DeviceKnobs {
             edit_debounce: Duration::from_secs(1),
             connections: ConnectionModel::Owned,
             session: SessionStart::Stored,
+            expired_at_open_percent: 0,
         }
     }
 }
@@ -367,6 +386,24 @@ mod tests {
             bad_duration.contains("`soon` is not a duration"),
             "{bad_duration}"
         );
+    }
+
+    #[test]
+    fn expired_sessions_are_a_percentage_of_stored_ones() {
+        let knobs = parse("expired_at_open_percent = 60").unwrap();
+        assert_eq!(knobs.expired_at_open_percent, 60);
+        assert!(knobs.validate().is_empty());
+        let over = parse("expired_at_open_percent = 101").unwrap().validate();
+        assert_eq!(
+            over,
+            ["device.expired_at_open_percent is a percentage from 0 to 100, got 101."]
+        );
+        let fresh = parse("expired_at_open_percent = 10\nsession = \"sign_in\"")
+            .unwrap()
+            .validate();
+        assert_eq!(fresh.len(), 1);
+        assert!(fresh[0].starts_with("device.expired_at_open_percent needs device.session"));
+        assert!(parse("expired_at_open_percent = 300").is_err(), "not a u8");
     }
 
     #[test]

@@ -313,7 +313,7 @@ fn device_knobs_are_checked_with_their_scenario_paths() {
         ),
         (
             "device.pushh.mode=upsert",
-            "t.toml: device.pushh is not a known field; allowed here: usap, push, sync, pull, pulse, edit_debounce, connections, session (did you mean \"push\"?)",
+            "t.toml: device.pushh is not a known field; allowed here: usap, push, sync, pull, pulse, edit_debounce, connections, session, expired_at_open_percent (did you mean \"push\"?)",
         ),
         (
             "device.usap.max_attempts=0",

@@ -96,6 +96,19 @@ pub fn assess(r: &RunResult) -> Finding {
             soft.push(format!("DB connections reached {peak_conn} of {max}"));
         }
     }
+    if let Some(refresh) = r.operations.get(op::TOKEN_REFRESH).filter(|o| o.count > 0) {
+        let auth_errors = server_side(&refresh.errors_by_kind);
+        let auth_failed: u64 = auth_errors.values().sum();
+        if auth_failed as f64 >= 0.01 * refresh.count as f64 {
+            hard.push(format!(
+                "session refreshes failed at {} ({})",
+                pct(auth_failed as f64 / refresh.count as f64),
+                top_kinds(&auth_errors)
+            ));
+        } else if refresh.p99_ms >= SLOW_P99_MS {
+            soft.push(format!("session refresh p99 was {}", ms(refresh.p99_ms)));
+        }
+    }
     if check.p99_ms >= SLOW_P99_MS {
         hard.push(format!("token check p99 was {}", ms(check.p99_ms)));
     } else if check.p99_ms >= STRAIN_P99_MS {
@@ -178,12 +191,23 @@ fn evidence(
         ));
     }
     for name in [op::SIGN_IN, op::TOKEN_REFRESH] {
-        if let Some(o) = r.operations.get(name).filter(|o| o.errors > 0) {
+        if let Some(o) = r.operations.get(name).filter(|o| o.count > 0) {
+            let what = if name == op::TOKEN_REFRESH {
+                "Session refreshes (GoTrue refresh-token grants: expired tokens at open, and before expiry)"
+            } else {
+                "Password sign-ins"
+            };
+            let failed = if o.errors > 0 {
+                format!(" ({})", top_kinds(&o.errors_by_kind))
+            } else {
+                String::new()
+            };
             out.push(format!(
-                "{name}: {} of {} failed ({}).",
-                count(o.errors),
+                "{what}: {} made, {} failed{failed}; p50 {}, p99 {}.",
                 count(o.count),
-                top_kinds(&o.errors_by_kind)
+                count(o.errors),
+                ms(o.p50_ms),
+                ms(o.p99_ms)
             ));
         }
     }
@@ -211,19 +235,31 @@ fn evidence(
 }
 
 fn charts(r: &RunResult) -> Vec<Chart> {
-    let opens = Chart::new("App opens and failed token checks per second", "per second")
-        .line(Line::new(
-            "app opens/s",
-            per_second(r, |p| p.counter(counter::APP_OPENS) as f64),
-        ))
-        .line(Line::new(
-            "token checks/s",
-            op_rate(r, op::TOKEN_CHECK, |o| o.count as f64),
-        ))
-        .line(Line::new(
-            "failed checks/s",
-            op_rate(r, op::TOKEN_CHECK, |o| o.errors as f64),
+    let mut opens = Chart::new(
+        "App opens, token checks, failures and session refreshes per second",
+        "per second",
+    )
+    .line(Line::new(
+        "app opens/s",
+        per_second(r, |p| p.counter(counter::APP_OPENS) as f64),
+    ))
+    .line(Line::new(
+        "token checks/s",
+        op_rate(r, op::TOKEN_CHECK, |o| o.count as f64),
+    ))
+    .line(Line::new(
+        "failed checks/s",
+        op_rate(r, op::TOKEN_CHECK, |o| o.errors as f64),
+    ));
+    if r.operations
+        .get(op::TOKEN_REFRESH)
+        .is_some_and(|o| o.count > 0)
+    {
+        opens = opens.line(Line::new(
+            "session refreshes/s",
+            op_rate(r, op::TOKEN_REFRESH, |o| o.count as f64),
         ));
+    }
     let latency = Chart::new("Token check latency", "ms")
         .line(Line::new(
             "p50",
