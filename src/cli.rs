@@ -22,6 +22,10 @@ pub enum Command {
     /// A worker process of `stack --workers N` (started by the stack; reads its spec on stdin).
     #[command(name = "__stack-worker", hide = true)]
     StackWorker,
+    /// Model a scenario in virtual time against a calibrated queueing model of the stack.
+    Model(crate::model::ModelArgs),
+    /// Fit the model's service times and server capacity from measured run results.
+    Calibrate(crate::model::CalibrateArgs),
     /// Re-render the HTML report of a result file.
     Report(crate::report_cmd::ReportArgs),
     /// Write one report with two runs side by side (percentiles with deltas, overlaid charts).

@@ -9,6 +9,7 @@ pub mod cpu_sets;
 pub mod driver;
 pub mod keys_cmd;
 pub mod logging;
+pub mod model;
 pub mod oracle;
 pub mod population;
 pub mod probes;

@@ -9,6 +9,8 @@ fn main() {
         Command::Worker => syncstorm::run_cmd::worker(),
         Command::Stack(args) => syncstorm::stack_cmd::run(args),
         Command::StackWorker => syncstorm::stack_cmd::worker(),
+        Command::Model(args) => syncstorm::model::model(&args),
+        Command::Calibrate(args) => syncstorm::model::calibrate(&args),
         Command::Report(args) => report_cmd::report(&args),
         Command::Compare(args) => report_cmd::compare(&args),
         Command::Merge(args) => report_cmd::merge(&args),

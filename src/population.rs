@@ -305,6 +305,46 @@ pub async fn seed_rows(
     Ok(written)
 }
 
+/// The rows setup seeds for user `index` (owner `user`), as the server holds them when the
+/// load starts at `now_ms`: what the capacity model's server starts from. Same draws as the
+/// SQL seed, so a modelled and a measured run start from the same histories.
+pub fn seeded_rows(
+    population: &Population,
+    seed: u64,
+    index: u64,
+    user: Uuid,
+    now_ms: i64,
+) -> Vec<syncstorm_device::Row> {
+    let mut batch = Batch::default();
+    batch.add_user(seed, index, user, rows_for(population, seed, index));
+    let tables = [
+        (Table::Wallets, &batch.wallets),
+        (Table::Channels, &batch.channels),
+        (Table::CategoriesUser, &batch.categories),
+        (Table::Transactions, &batch.transactions),
+        (Table::Plans, &batch.plans),
+    ];
+    let mut rows = Vec::with_capacity(batch.rows as usize);
+    for (table, cols) in tables {
+        for i in 0..cols.id.len() {
+            let mut refs = [None; syncstorm_device::table::MAX_FKS];
+            for (slot, column) in refs.iter_mut().zip(&cols.refs) {
+                *slot = column.get(i).copied();
+            }
+            rows.push(syncstorm_device::Row {
+                table,
+                id: cols.id[i],
+                user_id: user,
+                updated_at_ms: now_ms - cols.age[i],
+                deleted: false,
+                refs,
+                value: cols.value[i],
+            });
+        }
+    }
+    rows
+}
+
 /// `updated_at` from the age column, at PostgreSQL's millisecond precision.
 const AT: &str = "date_trunc('milliseconds', now() - make_interval(secs => a / 1000.0))";
 

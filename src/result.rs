@@ -20,8 +20,8 @@ use syncstorm_plans::SupabasePlan;
 pub use io::ResultError;
 pub use merge::merge_shards;
 pub use sections::{
-    CoordinatedOmission, GeneratorSample, Machine, OracleResult, PoolSample, ProbeSample, Probes,
-    RiskVerdict, TargetInfo,
+    CoordinatedOmission, GeneratorSample, Machine, ModelInfo, OracleResult, PoolSample,
+    ProbeSample, Probes, RiskVerdict, TargetInfo,
 };
 
 /// Bumped whenever a field changes meaning or disappears; additions with defaults keep it.

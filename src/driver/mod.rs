@@ -17,9 +17,9 @@ mod device_loop;
 pub mod metrics;
 mod network;
 pub mod pulse;
-mod requests;
+pub(crate) mod requests;
 mod session;
-mod settle;
+pub(crate) mod settle;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -57,6 +57,14 @@ pub fn suggestions(r: &RunResult, findings: &[Finding]) -> Vec<(String, String)>
             _ => {}
         }
     }
+    // A modelled run's follow-ups are modelled too (and bulk imports only run for real).
+    if r.target.kind == "model" {
+        for (_, command) in &mut out {
+            if !command.contains("risk3") && !command.contains("roadmap-batching") {
+                *command = command.replacen("syncstorm run ", "syncstorm model ", 1);
+            }
+        }
+    }
     out
 }
 

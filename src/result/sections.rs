@@ -184,7 +184,7 @@ pub struct RiskVerdict {
 }
 
 /// What the run was aimed at, as the report needs to say it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TargetInfo {
     /// `embedded` (syncstorm's own stack) or `supabase` (a real project or compose stack).
     #[serde(default)]
@@ -198,6 +198,25 @@ pub struct TargetInfo {
     /// `None` for a real Supabase.
     #[serde(default)]
     pub durable: Option<bool>,
+    /// For `kind = "model"`: the calibration it ran on, and what it does not model.
+    #[serde(default)]
+    pub model: Option<ModelInfo>,
+}
+
+/// How a modelled run (`syncstorm model`) was made.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// The calibration in one line: its runs and the server capacity.
+    pub calibration: String,
+    /// Server capacity used (quiet-load seconds of work per second).
+    pub capacity: f64,
+    /// Phone ↔ server round trip added to every request (ms).
+    pub rtt_ms: f64,
+    /// Events the simulation processed, and the wall time it took.
+    pub events: u64,
+    pub wall_s: f64,
+    /// Mechanisms of a real run this model leaves out, in words.
+    pub not_modelled: Vec<String>,
 }
 
 impl TargetInfo {
@@ -207,6 +226,14 @@ impl TargetInfo {
         let mut out = match self.kind.as_str() {
             "embedded" => "embedded stack".to_string(),
             "supabase" => "Supabase".to_string(),
+            "model" => match &self.model {
+                Some(m) => format!(
+                    "capacity model in virtual time (not a measurement; {}; not modelled: {})",
+                    m.calibration,
+                    m.not_modelled.join(", ")
+                ),
+                None => "capacity model in virtual time".to_string(),
+            },
             other => other.to_string(),
         };
         match self.realtime_decoder.as_deref() {

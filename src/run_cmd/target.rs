@@ -111,6 +111,7 @@ pub async fn prepare(
                     kind: "supabase".into(),
                     realtime_decoder: None,
                     durable: None,
+                    model: None,
                 },
                 cpu_sets: None,
             })
@@ -154,6 +155,7 @@ async fn boot_embedded(
             kind: "embedded".into(),
             realtime_decoder: Some(stack.realtime_decoder.plugin().to_owned()),
             durable: Some(plan.target.durable),
+            model: None,
         },
         cpu_sets: None,
         stack: Some(stack),

@@ -1,0 +1,168 @@
+//! `syncstorm model` and `syncstorm calibrate` as a user runs them: a modelled run writes a
+//! result and report like a measured one (marked as a model), is the same for the same seed,
+//! reacts to the server's capacity, and bad input is one sentence with exit 2.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn syncstorm() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_syncstorm"))
+}
+
+const SCENARIO: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/scenarios/risk1-token-storm.toml"
+);
+
+/// Models the token storm at `users` users and `rate` opens/s; returns (exit code, result).
+fn model(out: &Path, users: u64, rate: u64, extra: &[&str]) -> (Option<i32>, Value) {
+    let run = syncstorm()
+        .arg("model")
+        .arg(SCENARIO)
+        .args(["--out", out.to_str().unwrap()])
+        .args(["--set", &format!("population.users={users}")])
+        .args(["--set", &format!("phases.0.arrival_rate={rate}")])
+        .args(extra)
+        .output()
+        .expect("syncstorm runs");
+    let stderr = String::from_utf8_lossy(&run.stderr).to_string();
+    let code = run.status.code();
+    assert!(matches!(code, Some(0) | Some(3)), "exit {code:?}\n{stderr}");
+    let json = String::from_utf8_lossy(&run.stdout)
+        .lines()
+        .find(|l| l.ends_with(".json"))
+        .expect("prints the result path")
+        .to_string();
+    assert!(Path::new(&json).with_extension("html").exists());
+    (
+        code,
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap(),
+    )
+}
+
+#[test]
+fn a_modelled_run_is_a_result_marked_as_a_model_and_the_same_for_a_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, a) = model(&dir.path().join("a"), 1_000, 40, &[]);
+    assert_eq!(a["target"]["kind"], "model");
+    assert!(
+        a["target"]["model"]["not_modelled"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty()),
+        "says what it leaves out: {}",
+        a["target"]
+    );
+    let checks = &a["operations"]["token_check"];
+    assert!(checks["count"].as_u64().unwrap() >= 2_000, "{checks}");
+    assert!(a["operations"]["pull"]["count"].as_u64().unwrap() > 0);
+    assert!(!a["probes"]["samples"].as_array().unwrap().is_empty());
+    assert!(a["risks"]["risk1"]["verdict"].is_string());
+    let (_, b) = model(&dir.path().join("b"), 1_000, 40, &[]);
+    assert_eq!(a["operations"], b["operations"], "same seed, same run");
+    assert_eq!(a["timeseries"], b["timeseries"]);
+}
+
+#[test]
+fn less_server_capacity_means_a_slower_token_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, ample) = model(&dir.path().join("a"), 2_000, 200, &["--capacity", "8"]);
+    let (_, scarce) = model(&dir.path().join("b"), 2_000, 200, &["--capacity", "0.2"]);
+    let p99 = |r: &Value| r["operations"]["token_check"]["p99_ms"].as_f64().unwrap();
+    assert!(
+        p99(&scarce) > 5.0 * p99(&ample),
+        "scarce {} ms vs ample {} ms",
+        p99(&scarce),
+        p99(&ample)
+    );
+    let peak_queue = |r: &Value| {
+        r["probes"]["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["pools"]["rest"]["waiting"].as_u64().unwrap())
+            .max()
+            .unwrap()
+    };
+    assert_eq!(peak_queue(&ample), 0);
+    assert!(peak_queue(&scarce) > 0);
+}
+
+#[test]
+fn bad_input_is_one_sentence_and_exit_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.json");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"service\": 3}").unwrap();
+    for args in [
+        vec!["--calibration", missing.to_str().unwrap()],
+        vec!["--calibration", bad.to_str().unwrap()],
+        vec!["--capacity=-1"],
+        vec![
+            "--set",
+            "behaviour.bulk_import={ fraction = 0.1, rows = 100 }",
+        ],
+    ] {
+        let run = syncstorm()
+            .arg("model")
+            .arg(SCENARIO)
+            .args(&args)
+            .args(["--out", dir.path().to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("syncstorm model: "), "{stderr}");
+    }
+}
+
+#[test]
+fn calibrate_fits_measured_runs_and_refuses_modelled_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let measured = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/runs/quickstart-20261205T035357Z/quickstart-20261205T035406Z.json"
+    );
+    let out = dir.path().join("cal.json");
+    let run = syncstorm()
+        .args(["calibrate", measured, "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let cal: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let check = &cal["service"]["token_check"]["p50_ms"];
+    assert!(check["value"].as_f64().unwrap() > 0.0, "{cal}");
+    assert!(
+        check["from"].as_str().unwrap().contains("quickstart"),
+        "{check}"
+    );
+    assert!(cal["capacity"]["value"].as_f64().unwrap() > 0.0);
+
+    // A modelled result is not a measurement.
+    let (_, _) = model(
+        &dir.path().join("m"),
+        200,
+        10,
+        &["--calibration", out.to_str().unwrap()],
+    );
+    let modelled = std::fs::read_dir(dir.path().join("m"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    let run = syncstorm()
+        .arg("calibrate")
+        .arg(&modelled)
+        .args(["--out", dir.path().join("x.json").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("modelled run"));
+}
