@@ -159,13 +159,21 @@ impl Calibration {
     }
 }
 
+/// An operation's per-second percentiles in seconds without pool waiting, and the runs.
+#[derive(Default)]
+struct QuietSeconds {
+    p50s: Vec<f64>,
+    p99s: Vec<f64>,
+    files: Vec<String>,
+}
+
 /// Fits a calibration from measured runs (`files` name them in the provenance).
 pub fn fit(runs: &[(String, RunResult)]) -> Result<Calibration, CalibrationError> {
     if runs.is_empty() {
         return Err(CalibrationError::Unfit("no result files were given".into()));
     }
     let mut sources = Vec::new();
-    let mut quiet: BTreeMap<String, (Vec<f64>, Vec<f64>, Vec<String>)> = BTreeMap::new();
+    let mut quiet: BTreeMap<String, QuietSeconds> = BTreeMap::new();
     let mut deliveries = Vec::new();
     for (file, r) in runs {
         if r.target.kind == "model" {
@@ -207,26 +215,24 @@ pub fn fit(runs: &[(String, RunResult)]) -> Result<Calibration, CalibrationError
                     continue;
                 }
                 let entry = quiet.entry(name.clone()).or_default();
-                entry.0.push(o.p50_ms);
-                entry.1.push(o.p99_ms);
-                if !entry.2.contains(file) {
-                    entry.2.push(file.clone());
+                entry.p50s.push(o.p50_ms);
+                entry.p99s.push(o.p99_ms);
+                if !entry.files.contains(file) {
+                    entry.files.push(file.clone());
                 }
             }
             if let Some(d) = point
                 .ops
                 .get(op::PULSE_DELIVERY)
-                .filter(|d| d.count > d.errors)
+                .filter(|d| d.count > d.errors && pool_quiet("rest"))
             {
-                if pool_quiet("rest") {
-                    deliveries.push(d.p50_ms);
-                }
+                deliveries.push(d.p50_ms);
             }
         }
     }
     let service: BTreeMap<String, ServiceTime> = quiet
         .into_iter()
-        .map(|(name, (p50s, p99s, files))| {
+        .map(|(name, QuietSeconds { p50s, p99s, files })| {
             let seconds = p50s.len();
             let from = |stat: &str| {
                 format!(

@@ -62,7 +62,7 @@ pub fn text_values(table: Table, id: Uuid) -> Vec<Option<String>> {
         Table::Wallets => vec![Some(pick(&CURRENCIES, 1).to_owned())],
         Table::Channels => vec![Some(pick(&CHANNEL_KINDS, 2).to_owned())],
         Table::CategoriesUser => {
-            let kind = if mix(h, 3) % 5 == 0 {
+            let kind = if mix(h, 3).is_multiple_of(5) {
                 "income"
             } else {
                 "expense"

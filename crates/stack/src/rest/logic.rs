@@ -31,7 +31,7 @@ pub fn parse_group_param(key: &str, value: &str) -> Option<Result<Group, RestErr
     let bad = |why: &str| RestError::parse(&format!("{key}={value}"), why);
     Some(
         parse_items(value, 0)
-            .map_err(|why| bad(why))
+            .map_err(bad)
             .map(|items| Group { any, negate, items }),
     )
 }
@@ -69,11 +69,11 @@ fn parse_items(text: &str, depth: usize) -> Result<Vec<Condition>, &'static str>
 }
 
 fn parse_item(item: &str, depth: usize) -> Result<Condition, &'static str> {
-    if let Some(open) = item.find('(') {
-        if let Some((negate, any)) = group_kind(&item[..open]) {
-            let items = parse_items(&item[open..], depth + 1)?;
-            return Ok(Condition::Group(Group { any, negate, items }));
-        }
+    if let Some(open) = item.find('(')
+        && let Some((negate, any)) = group_kind(&item[..open])
+    {
+        let items = parse_items(&item[open..], depth + 1)?;
+        return Ok(Condition::Group(Group { any, negate, items }));
     }
     let (column, rest) = item
         .split_once('.')
