@@ -5,10 +5,11 @@
 //! How a run is read (capacity-model.md, "Calibration"):
 //! - **Service time of an operation**: the median of its per-second p50 (and p99) over the
 //!   seconds in which the server's pool had no request waiting — latency without queueing.
-//! - **Server capacity**: in seconds when requests queued for the pool, the server was busy;
-//!   the service it delivered per second, Σ (completions × service time), is its capacity in
-//!   "quiet-load seconds of work per second" (the utilization law, U = X·S). Without such
-//!   seconds the capacity is the server's cores, labelled as an assumption.
+//! - **Server capacity**, in "quiet-load seconds of work per second": in seconds when
+//!   requests queued for the pool the server was busy, and the service it delivered per
+//!   second, Σ (completions × service time), is its capacity. Without such seconds, the
+//!   utilization law (U = X·S) from the server processes' CPU: work delivered per CPU-second,
+//!   times the server's cores. Without either, the server's cores, labelled as an assumption.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -323,8 +324,21 @@ fn fit_capacity(runs: &[(String, RunResult)], service: &BTreeMap<String, Service
             ),
         };
     }
-    let cores = runs
-        .iter()
+    if let Some(figure) = capacity_from_utilization(runs, service) {
+        return figure;
+    }
+    let cores = server_cores(runs);
+    Figure {
+        value: f64::from(cores),
+        from: format!(
+            "assumed: the server's {cores} core(s); no calibration run saturated the pool for 5 seconds or more, and none recorded the server's CPU"
+        ),
+    }
+}
+
+/// The cores the server ran on (its CPU set, else the machine's), the fewest over the runs.
+fn server_cores(runs: &[(String, RunResult)]) -> u32 {
+    runs.iter()
         .filter_map(|(_, r)| {
             r.machine
                 .cpu_sets
@@ -334,13 +348,72 @@ fn fit_capacity(runs: &[(String, RunResult)], service: &BTreeMap<String, Service
         })
         .min()
         .unwrap_or(1)
-        .max(1);
-    Figure {
-        value: f64::from(cores),
-        from: format!(
-            "assumed: the server's {cores} core(s); no calibration run saturated the pool for 5 seconds or more"
-        ),
+        .max(1)
+}
+
+/// Below saturation, the utilization law: in each second the server's processes used U cores
+/// of CPU while delivering W seconds of quiet-load work, so a fully busy server delivers
+/// W / U per core. Seconds with under 5 % of a core busy are too noisy to count.
+fn capacity_from_utilization(
+    runs: &[(String, RunResult)],
+    service: &BTreeMap<String, ServiceTime>,
+) -> Option<Figure> {
+    const SERVER_ROLES: [&str; 3] = [
+        crate::resources::POSTGRES,
+        crate::resources::RUN_PROCESS,
+        crate::resources::STACK_WORKERS,
+    ];
+    let mut per_core = Vec::new();
+    let mut files = Vec::new();
+    for (file, r) in runs {
+        let work: BTreeMap<u64, f64> = r
+            .timeseries
+            .points
+            .iter()
+            .map(|p| {
+                let w: f64 = p
+                    .ops
+                    .iter()
+                    .filter_map(|(name, o)| {
+                        let s = service.get(name)?;
+                        Some((o.count - o.errors) as f64 * s.p50_ms.value / 1000.0)
+                    })
+                    .sum();
+                (p.t, w)
+            })
+            .collect();
+        for sample in &r.resources.samples {
+            let busy: f64 = SERVER_ROLES
+                .iter()
+                .filter_map(|role| sample.roles.get(*role))
+                .map(|u| u.cpu_cores)
+                .sum();
+            // A resource sample at t covers the second before it.
+            let second = (sample.t.round() as u64).saturating_sub(1);
+            match work.get(&second) {
+                Some(w) if busy >= 0.05 && *w > 0.0 => {
+                    per_core.push(w / busy);
+                    if !files.contains(file) {
+                        files.push(file.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
     }
+    if per_core.len() < 5 {
+        return None;
+    }
+    let cores = server_cores(runs);
+    let seconds = per_core.len();
+    let efficiency = median(per_core);
+    Some(Figure {
+        value: efficiency * f64::from(cores),
+        from: format!(
+            "utilization law below saturation: median {efficiency:.2} s of quiet-load work per second of server CPU over {seconds} seconds, × {cores} server core(s), in {}",
+            files.join(", ")
+        ),
+    })
 }
 
 fn median(mut values: Vec<f64>) -> f64 {

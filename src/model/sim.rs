@@ -30,6 +30,8 @@ const EPOCH_MS: i64 = 1_790_000_000_000;
 const MAX_SPREAD: f64 = 50.0;
 /// z of the 99th percentile of a standard normal.
 const Z99: f64 = 2.326;
+/// A failed sign-in is tried again after this long (the driver's `sign_in_retry`).
+const SIGN_IN_RETRY_US: u64 = 1_000_000;
 /// Commit → pulse when the calibration has no delivery figure (ms).
 const DEFAULT_DELIVERY_MS: f64 = 20.0;
 
@@ -75,6 +77,10 @@ enum Ev {
         timer: u8,
         generation: u32,
     },
+    SignIn {
+        device: u32,
+        generation: u32,
+    },
     Pulse {
         device: u32,
         committed_us: u64,
@@ -97,7 +103,8 @@ struct Request {
     pool: PoolId,
     sent_us: u64,
     queued_us: u64,
-    action: Action,
+    /// The protocol request, or `None` for a session refresh or sign-in before an open.
+    action: Option<Action>,
     state: ReqState,
     answer: Option<Result<Event, &'static str>>,
 }
@@ -112,6 +119,8 @@ struct Dev {
     sync_started_ms: Option<i64>,
     inflight: Vec<u32>,
     last_error: Option<&'static str>,
+    /// Opened at least once (its stored session is only stale at the first open).
+    opened: bool,
 }
 
 struct UserData {
@@ -265,6 +274,14 @@ impl<'a> Sim<'a> {
                     device,
                     committed_us,
                 } => self.pulse(device, committed_us),
+                Ev::SignIn { device, generation } => {
+                    let live = self.devices[device as usize]
+                        .as_ref()
+                        .is_some_and(|d| d.active && d.generation == generation);
+                    if live {
+                        self.send_request(device, op::SIGN_IN, None);
+                    }
+                }
             }
         }
         self.tick(self.now_us / 1_000_000)?;
@@ -354,9 +371,16 @@ impl<'a> Sim<'a> {
                     return;
                 }
                 d.active = true;
+                let first = !std::mem::replace(&mut d.opened, true);
                 self.recorder.gauge_add(gauge::DEVICES_ACTIVE, 1);
                 self.recorder.count(counter::APP_OPENS, 1);
-                self.step(device as u32, Event::AppOpened);
+                let percent = self.knobs.expired_at_open_percent;
+                if first && fleet::expired_at_open(self.plan.run.seed, device, percent) {
+                    // supabase-js refreshes an expired session before anything else.
+                    self.send_request(device as u32, op::TOKEN_REFRESH, None);
+                } else {
+                    self.step(device as u32, Event::AppOpened);
+                }
             }
             Act::Edit(device) => {
                 if self.devices[device as usize]
@@ -388,6 +412,7 @@ impl<'a> Sim<'a> {
                 sync_started_ms: None,
                 inflight: Vec::new(),
                 last_error: None,
+                opened: false,
             }));
         }
         self.devices[device as usize]
@@ -409,9 +434,8 @@ impl<'a> Sim<'a> {
             .inflight
             .drain(..)
             .filter_map(|r| {
-                self.requests[r as usize]
-                    .as_ref()
-                    .map(|q| failure_event(&q.action))
+                let q = self.requests[r as usize].as_ref()?;
+                q.action.as_ref().map(failure_event)
             })
             .collect();
         let was_syncing = d.device.is_syncing();
@@ -533,6 +557,10 @@ impl<'a> Sim<'a> {
             Action::ReadRows { .. } => PUSH_READ,
             _ => op::PUSH,
         };
+        self.send_request(device, op, Some(action));
+    }
+
+    fn send_request(&mut self, device: u32, op: &'static str, action: Option<Action>) {
         let pool = if AUTH_OPS.contains(&op) {
             PoolId::Auth
         } else {
@@ -653,14 +681,14 @@ impl<'a> Sim<'a> {
         self.free.push(req);
         self.last_answer_us = self.now_us;
         let took_us = self.now_us - r.sent_us;
-        let (event, error) = match r.answer {
-            Some(Ok(event)) => {
+        let failed = match r.answer {
+            Some(Ok(_)) => {
                 self.recorder.record(r.op, took_us);
-                (event, None)
+                None
             }
             Some(Err(kind)) => {
                 self.recorder.record_error(r.op, kind);
-                (failure_event(&r.action), Some(kind))
+                Some(kind)
             }
             None => return,
         };
@@ -671,6 +699,37 @@ impl<'a> Sim<'a> {
         if d.generation != r.device_generation || !d.active {
             return;
         }
+        let Some(action) = &r.action else {
+            // A session refresh or sign-in before the open: the open goes ahead once it
+            // worked; a refused refresh falls back to signing in, retried every second.
+            match failed {
+                None => self.step(r.device, Event::AppOpened),
+                Some(_) if r.op == op::TOKEN_REFRESH => {
+                    self.send_request(r.device, op::SIGN_IN, None)
+                }
+                Some(_) => {
+                    let generation = d.generation;
+                    self.push(
+                        self.now_us + SIGN_IN_RETRY_US,
+                        Ev::SignIn {
+                            device: r.device,
+                            generation,
+                        },
+                    );
+                }
+            }
+            return;
+        };
+        let (event, error) = match failed {
+            None => (
+                match r.answer {
+                    Some(Ok(event)) => event,
+                    _ => unreachable!("a success has its event"),
+                },
+                None,
+            ),
+            Some(kind) => (failure_event(action), Some(kind)),
+        };
         if error.is_some() {
             d.last_error = error;
         }
@@ -710,6 +769,10 @@ impl<'a> Sim<'a> {
         let (device, action) = {
             let r = self.requests[req as usize].as_ref().expect("live");
             (r.device, r.action.clone())
+        };
+        // A refresh grant or sign-in: its answer only lets the open go ahead.
+        let Some(action) = action else {
+            return Event::AppOpened;
         };
         let per_user = u64::from(self.plan.population.devices_per_user.max(1));
         let user = u64::from(device) / per_user;

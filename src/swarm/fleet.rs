@@ -50,6 +50,12 @@ pub struct QuietRound {
 const QUIESCE_CONCURRENCY: usize = 64;
 /// Picks the devices whose stored token has expired at open.
 const SALT_EXPIRED_AT_OPEN: u64 = 0x5EED_2000;
+/// Whether `device`'s stored access token has expired at its first open (the scenario's
+/// `device.expired_at_open_percent`); the capacity model draws the same devices.
+pub fn expired_at_open(seed: u64, device: u64, percent: u8) -> bool {
+    faults::unit(seed, device, SALT_EXPIRED_AT_OPEN) * 100.0 < f64::from(percent)
+}
+
 /// How long ago an expired token expired: longer than any clock skew a scenario sets, so a
 /// skewed phone still sees it expired.
 const EXPIRED_FOR_SECS: i64 = 3_600;
@@ -308,8 +314,7 @@ impl Fleet {
     /// longer than the JWT expiry), so opening it refreshes first.
     fn expire_at_open(&self, device: u64, mut stored: Session) -> Session {
         let percent = self.config.knobs.expired_at_open_percent;
-        if faults::unit(self.config.seed, device, SALT_EXPIRED_AT_OPEN) * 100.0 < f64::from(percent)
-        {
+        if expired_at_open(self.config.seed, device, percent) {
             stored.expires_at = chrono::Utc::now().timestamp() - EXPIRED_FOR_SECS;
         }
         stored
