@@ -11,6 +11,7 @@ fn main() {
         Command::StackWorker => syncstorm::stack_cmd::worker(),
         Command::Model(args) => syncstorm::model::model(&args),
         Command::Calibrate(args) => syncstorm::model::calibrate(&args),
+        Command::Validate(args) => syncstorm::model::validate::validate(&args),
         Command::Report(args) => report_cmd::report(&args),
         Command::Compare(args) => report_cmd::compare(&args),
         Command::Merge(args) => report_cmd::merge(&args),

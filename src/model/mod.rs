@@ -7,6 +7,7 @@
 pub mod calibration;
 pub mod server;
 pub mod sim;
+pub mod validate;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
