@@ -26,6 +26,8 @@ pub enum Command {
     Model(crate::model::ModelArgs),
     /// Fit the model's service times and server capacity from measured run results.
     Calibrate(crate::model::CalibrateArgs),
+    /// Per plan, the most users at which every SLO holds, searched on the model.
+    Capacity(crate::model::capacity::CapacityArgs),
     /// Calibrate on low-load runs, model higher-load runs, print predicted against measured.
     Validate(crate::model::validate::ValidateArgs),
     /// Re-render the HTML report of a result file.

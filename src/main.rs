@@ -11,6 +11,7 @@ fn main() {
         Command::StackWorker => syncstorm::stack_cmd::worker(),
         Command::Model(args) => syncstorm::model::model(&args),
         Command::Calibrate(args) => syncstorm::model::calibrate(&args),
+        Command::Capacity(args) => syncstorm::model::capacity::capacity(&args),
         Command::Validate(args) => syncstorm::model::validate::validate(&args),
         Command::Report(args) => report_cmd::report(&args),
         Command::Compare(args) => report_cmd::compare(&args),

@@ -5,6 +5,7 @@
 //! `shared/design/capacity-model.md`.
 
 pub mod calibration;
+pub mod capacity;
 pub mod server;
 pub mod sim;
 pub mod validate;

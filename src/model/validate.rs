@@ -116,8 +116,8 @@ fn figures(r: &RunResult, window: u64) -> Vec<(String, Option<f64>, f64)> {
             COUNT_GOAL,
         ),
         (
-            "DB connections busy, peak".to_string(),
-            peak(&|s| f64::from(s.db_connections.get("active").copied().unwrap_or(0))),
+            "REST pool connections in use, peak".to_string(),
+            peak(&|s| s.pools.get("rest").map_or(0.0, |p| f64::from(p.in_use))),
             COUNT_GOAL,
         ),
     ];

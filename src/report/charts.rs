@@ -44,6 +44,8 @@ pub struct Chart {
     pub limits: Vec<(f64, String)>,
     /// The x axis ends here at least (the run's length), so charts of one run line up.
     pub x_end: Option<f64>,
+    /// What x is, when not the run's seconds (e.g. users, for a capacity curve).
+    pub x_label: Option<String>,
 }
 
 const WIDTH: u32 = 480;
@@ -56,6 +58,12 @@ impl Chart {
             y_label: y_label.into(),
             ..Default::default()
         }
+    }
+
+    /// Names the x axis (default: seconds since the start).
+    pub fn x_axis(mut self, label: impl Into<String>) -> Self {
+        self.x_label = Some(label.into());
+        self
     }
 
     pub fn line(mut self, line: Line) -> Self {
@@ -144,12 +152,12 @@ impl Chart {
             .light_line_style(RGBColor(240, 240, 240))
             .bold_line_style(RGBColor(226, 226, 226))
             .axis_style(RGBColor(160, 160, 160))
-            .x_desc("seconds since start")
+            .x_desc(self.x_label.as_deref().unwrap_or("seconds since start"))
             .y_desc(&self.y_label)
             .x_labels(8)
             .y_labels(6)
             .y_label_formatter(&|v| short_number(*v))
-            .x_label_formatter(&|v| format!("{v:.0}"))
+            .x_label_formatter(&|v| short_number(*v))
             .label_style(("sans-serif", 11))
             .draw()?;
         for (i, line) in self.lines.iter().enumerate() {

@@ -1,0 +1,416 @@
+//! `syncstorm capacity`: for each plan, the largest number of users at which every SLO still
+//! holds, found by bisection on the model; which limit trips first above it; the curves of
+//! latency and failures against users. Growing the users grows an open-model scenario's
+//! arrival rates in proportion (opens per user stay as the scenario has them); closed-model
+//! phases written as a share (`"100%"`) grow by themselves.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+use syncstorm_metrics::{counter, op};
+use syncstorm_scenario::{Load, RunPlan, Threshold};
+
+use super::calibration::Calibration;
+use super::sim::ModelOptions;
+use crate::cli::exit;
+use crate::report::charts::{Chart, Line};
+use crate::report::html::{chart_grid, esc, page};
+use crate::result::RunResult;
+
+#[derive(Debug, clap::Args)]
+pub struct CapacityArgs {
+    /// The scenario file.
+    pub scenario: PathBuf,
+    /// A service-level objective every point must meet, e.g. `--slo 'token_check.p99 < 1s'`
+    /// (the threshold grammar; repeatable).
+    #[arg(long = "slo", required = true, value_name = "EXPR")]
+    pub slos: Vec<String>,
+    /// Plans to size, comma-separated (presets: see the README's plan table).
+    #[arg(long, value_delimiter = ',', default_value = "free,pro,team")]
+    pub plans: Vec<String>,
+    /// The users searched, `FROM..TO`.
+    #[arg(long, default_value = "1000..1000000")]
+    pub users: String,
+    /// Override any scenario field (before the search's own overrides).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub overrides: Vec<String>,
+    #[arg(long)]
+    pub calibration: Option<PathBuf>,
+    /// Server capacity instead of the calibration's.
+    #[arg(long)]
+    pub capacity: Option<f64>,
+    /// Log-spaced points modelled across the range first (the curves; they also bracket the
+    /// knee), then bisection steps between the last point that held and the first that failed.
+    #[arg(long, default_value_t = 8)]
+    pub curve_points: u32,
+    #[arg(long, default_value_t = 8)]
+    pub steps: u32,
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+}
+
+/// One modelled point of the search.
+#[derive(Debug, Clone, Serialize)]
+pub struct Point {
+    pub users: u64,
+    pub holds: bool,
+    pub failed_slos: Vec<String>,
+    pub token_check_p99_ms: f64,
+    pub token_check_failed: f64,
+    pub rest_queue_peak: u32,
+    pub auth_queue_peak: u32,
+    pub ws_rejected: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanCapacity {
+    pub plan: String,
+    /// Largest users at which every SLO held; `None` when even the lowest failed.
+    pub users: Option<u64>,
+    /// The search's upper bound held: the capacity is at least `users`.
+    pub at_least: bool,
+    /// What gave way first at the smallest failing point.
+    pub first_limit: Option<String>,
+    pub points: Vec<Point>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CapacityReport {
+    pub scenario: String,
+    pub slos: Vec<String>,
+    pub calibration: String,
+    pub plans: Vec<PlanCapacity>,
+}
+
+pub fn capacity(args: &CapacityArgs) -> i32 {
+    match run(args) {
+        Ok(()) => exit::OK,
+        Err((code, why)) => {
+            eprintln!("syncstorm capacity: {why}");
+            code
+        }
+    }
+}
+
+fn bad(why: impl Into<String>) -> (i32, String) {
+    (exit::BAD_INPUT, why.into())
+}
+
+fn parse_range(text: &str) -> Result<(u64, u64), String> {
+    let (from, to) = text
+        .split_once("..")
+        .ok_or_else(|| format!("--users takes FROM..TO, e.g. 1000..1000000, got {text:?}"))?;
+    let num = |s: &str| {
+        s.trim()
+            .replace('_', "")
+            .parse::<u64>()
+            .map_err(|_| format!("--users {text:?}: {s:?} is not a whole number"))
+    };
+    let (from, to) = (num(from)?, num(to)?);
+    if from == 0 || from >= to {
+        return Err(format!("--users {text:?}: need 0 < FROM < TO"));
+    }
+    Ok((from, to))
+}
+
+fn run(args: &CapacityArgs) -> Result<(), (i32, String)> {
+    crate::logging::init("warn");
+    let (from, to) = parse_range(&args.users).map_err(bad)?;
+    let slos = args
+        .slos
+        .iter()
+        .map(|s| Threshold::parse_expression(s).map_err(|e| bad(format!("--slo {s:?}: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    for plan in &args.plans {
+        syncstorm_plans::SupabasePlan::preset(plan).map_err(|e| bad(e.to_string()))?;
+    }
+    let base = syncstorm_scenario::load_with(&args.scenario, &args.overrides, &[])
+        .map_err(|e| bad(e.to_string()))?;
+    super::modelable(&base).map_err(bad)?;
+    let path = args.calibration.clone().unwrap_or_else(|| {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(super::DEFAULT_CALIBRATION)
+    });
+    let cal = Calibration::load(&path).map_err(|e| bad(e.to_string()))?;
+    if args.steps == 0 || args.steps > 40 {
+        return Err(bad(format!(
+            "--steps must be from 1 to 40, got {}",
+            args.steps
+        )));
+    }
+    let options = ModelOptions {
+        rtt_ms: 0.0,
+        capacity: args.capacity,
+    };
+    let search = Search {
+        args,
+        base: &base,
+        slos: &slos,
+        cal: &cal,
+        options: &options,
+    };
+    let mut plans = Vec::new();
+    for plan in &args.plans {
+        plans.push(search.plan(plan, from, to)?);
+    }
+    let report = CapacityReport {
+        scenario: base.name.clone(),
+        slos: slos.iter().map(|s| s.expression.clone()).collect(),
+        calibration: cal.describe(),
+        plans,
+    };
+    std::fs::create_dir_all(&args.out).map_err(|e| {
+        (
+            exit::RUN_FAILED,
+            format!("cannot create {}: {e}", args.out.display()),
+        )
+    })?;
+    let stem = format!(
+        "capacity-{}-{}",
+        base.name,
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+    );
+    let json = args.out.join(format!("{stem}.json"));
+    let html = args.out.join(format!("{stem}.html"));
+    let text =
+        serde_json::to_string_pretty(&report).map_err(|e| (exit::RUN_FAILED, e.to_string()))?;
+    std::fs::write(&json, text + "\n").map_err(|e| {
+        (
+            exit::RUN_FAILED,
+            format!("cannot write {}: {e}", json.display()),
+        )
+    })?;
+    std::fs::write(&html, render(&report)).map_err(|e| {
+        (
+            exit::RUN_FAILED,
+            format!("cannot write {}: {e}", html.display()),
+        )
+    })?;
+    print(&report);
+    println!("{}", json.display());
+    println!("{}", html.display());
+    Ok(())
+}
+
+struct Search<'a> {
+    args: &'a CapacityArgs,
+    base: &'a RunPlan,
+    slos: &'a [Threshold],
+    cal: &'a Calibration,
+    options: &'a ModelOptions,
+}
+
+impl Search<'_> {
+    /// The scenario at `users` users on `plan`, open-model rates scaled with the users.
+    fn plan_at(&self, plan: &str, users: u64) -> Result<RunPlan, (i32, String)> {
+        let factor = users as f64 / self.base.population.users.max(1) as f64;
+        let mut overrides = self.args.overrides.clone();
+        overrides.push(format!("target.plan={plan}"));
+        overrides.push(format!("population.users={users}"));
+        for (i, phase) in self.base.phases.iter().enumerate() {
+            if let Load::Open {
+                from_rate, to_rate, ..
+            } = phase.load
+            {
+                overrides.push(format!("phases.{i}.arrival_rate={}", from_rate * factor));
+                if to_rate != from_rate {
+                    overrides.push(format!("phases.{i}.ramp_to={}", to_rate * factor));
+                }
+            }
+        }
+        let mut p = syncstorm_scenario::load_with(&self.args.scenario, &overrides, &[])
+            .map_err(|e| bad(format!("at {users} users on {plan}: {e}")))?;
+        p.thresholds = self.slos.to_vec();
+        Ok(p)
+    }
+
+    fn point(&self, plan: &str, users: u64) -> Result<Point, (i32, String)> {
+        let p = self.plan_at(plan, users)?;
+        let r = super::simulate(&p, self.cal, self.options).map_err(|e| (exit::RUN_FAILED, e))?;
+        eprintln!(
+            "  {plan}: {users} users → {}",
+            if r.thresholds_passed() {
+                "holds"
+            } else {
+                "fails"
+            }
+        );
+        Ok(point_of(&r, users))
+    }
+
+    /// A log-spaced sweep from `from` to `to` users, then bisection (in log space) between
+    /// the last point that held and the first that failed.
+    fn plan(&self, plan: &str, from: u64, to: u64) -> Result<PlanCapacity, (i32, String)> {
+        let n = self.args.curve_points.max(2);
+        let ratio = (to as f64 / from as f64).powf(1.0 / f64::from(n - 1));
+        let mut sweep: Vec<u64> = (0..n)
+            .map(|i| (from as f64 * ratio.powi(i as i32)).round() as u64)
+            .collect();
+        sweep.dedup();
+        let mut points = Vec::new();
+        for users in sweep {
+            points.push(self.point(plan, users)?);
+        }
+        let first_fail = points.iter().position(|p| !p.holds);
+        let mut result = PlanCapacity {
+            plan: plan.to_string(),
+            users: None,
+            at_least: false,
+            first_limit: None,
+            points: Vec::new(),
+        };
+        match first_fail {
+            None => {
+                result.users = Some(to);
+                result.at_least = true;
+            }
+            Some(0) => {}
+            Some(i) => {
+                let (mut good, mut bad_at) = (points[i - 1].users, points[i].users);
+                for _ in 0..self.args.steps {
+                    if bad_at as f64 / good as f64 <= 1.02 {
+                        break;
+                    }
+                    let mid = ((good as f64) * (bad_at as f64)).sqrt().round() as u64;
+                    let p = self.point(plan, mid)?;
+                    if p.holds {
+                        good = mid;
+                    } else {
+                        bad_at = mid;
+                    }
+                    points.push(p);
+                }
+                result.users = Some(good);
+            }
+        }
+        points.sort_by_key(|p| p.users);
+        result.first_limit = points.iter().find(|p| !p.holds).map(first_limit);
+        result.points = points;
+        Ok(result)
+    }
+}
+
+fn point_of(r: &RunResult, users: u64) -> Point {
+    let check = r.operations.get(op::TOKEN_CHECK);
+    let peak = |pool: &str| {
+        r.probes
+            .samples
+            .iter()
+            .map(|s| s.pools.get(pool).map_or(0, |p| p.waiting))
+            .max()
+            .unwrap_or(0)
+    };
+    Point {
+        users,
+        holds: r.thresholds_passed(),
+        failed_slos: r
+            .thresholds
+            .iter()
+            .filter(|t| !t.passed)
+            .map(|t| format!("{} (was {})", t.expression, t.shown))
+            .collect(),
+        token_check_p99_ms: check.map_or(0.0, |o| o.p99_ms),
+        token_check_failed: check.map_or(0.0, |o| o.error_rate()),
+        rest_queue_peak: peak("rest"),
+        auth_queue_peak: peak("auth"),
+        ws_rejected: r.counters.get(counter::WS_REJECTED).copied().unwrap_or(0),
+    }
+}
+
+/// The limit a failing point ran into first, in words.
+fn first_limit(p: &Point) -> String {
+    if p.ws_rejected > 0 {
+        "Realtime's connection cap".into()
+    } else if p.rest_queue_peak > 0 && p.token_check_failed > 0.0 {
+        "PostgREST's connection pool (requests timed out waiting)".into()
+    } else if p.auth_queue_peak > 0 {
+        "GoTrue's connection pool".into()
+    } else if p.rest_queue_peak > 0 {
+        "PostgREST's connection pool (requests queued)".into()
+    } else {
+        "server CPU (statements slowed, no pool queue)".into()
+    }
+}
+
+fn print(report: &CapacityReport) {
+    eprintln!(
+        "\n{} — largest users with {} ({})",
+        report.scenario,
+        report.slos.join(" and "),
+        report.calibration
+    );
+    eprintln!("  {:<12} {:>12}  first limit above it", "plan", "users");
+    for p in &report.plans {
+        let users = match (p.users, p.at_least) {
+            (Some(u), true) => format!("≥ {u}"),
+            (Some(u), false) => u.to_string(),
+            (None, _) => format!("< {}", p.points.first().map_or(0, |p| p.users)),
+        };
+        eprintln!(
+            "  {:<12} {:>12}  {}",
+            p.plan,
+            users,
+            p.first_limit.as_deref().unwrap_or("none within the range")
+        );
+    }
+}
+
+fn render(report: &CapacityReport) -> String {
+    let mut body = format!(
+        "<h1>Capacity: {}</h1><p class=\"sub\">The largest number of users at which {} held, per plan, found by bisection on the capacity model ({}). Modelled, not measured: confirm a knee with <code>syncstorm run</code> at it and below it.</p>",
+        esc(&report.scenario),
+        esc(&report.slos.join(" and ")),
+        esc(&report.calibration)
+    );
+    body.push_str("<section><h2>Per plan</h2><table><tr><th>plan</th><th class=\"num\">users</th><th>first limit above it</th><th>SLOs broken there</th></tr>");
+    for p in &report.plans {
+        let users = match (p.users, p.at_least) {
+            (Some(u), true) => format!("≥ {u}"),
+            (Some(u), false) => u.to_string(),
+            (None, _) => format!("< {}", p.points.first().map_or(0, |p| p.users)),
+        };
+        let broken = p
+            .points
+            .iter()
+            .find(|x| !x.holds)
+            .map_or(String::new(), |x| x.failed_slos.join("; "));
+        body.push_str(&format!(
+            "<tr><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&p.plan),
+            esc(&users),
+            esc(p.first_limit.as_deref().unwrap_or("none within the range")),
+            esc(&broken)
+        ));
+    }
+    body.push_str("</table>");
+    let knees: Vec<_> = report.plans.iter().map(|p| (p.users, p.at_least)).collect();
+    if report.plans.len() > 1 && knees.windows(2).all(|w| w[0] == w[1]) {
+        body.push_str("<p class=\"note\">Every plan gives the same answer: the limits this scenario runs into (the REST pool's size and timeout, the server's capacity) are the same in these presets, and the model's server is the calibration's, not a plan's compute size.</p>");
+    }
+    body.push_str("</section>");
+    let curve = |title: &str, unit: &str, f: &dyn Fn(&Point) -> f64| {
+        let mut chart = Chart::new(title, unit).x_axis("users");
+        for p in &report.plans {
+            let points = p.points.iter().map(|x| (x.users as f64, f(x))).collect();
+            chart = chart.line(Line::new(p.plan.clone(), points));
+        }
+        chart
+    };
+    let charts = [
+        curve("Token check p99 against users", "ms", &|p| {
+            p.token_check_p99_ms
+        }),
+        curve("Failed token checks against users", "%", &|p| {
+            p.token_check_failed * 100.0
+        }),
+        curve("Deepest REST pool queue against users", "requests", &|p| {
+            f64::from(p.rest_queue_peak)
+        }),
+    ];
+    body.push_str("<section><h2>Curves</h2><p class=\"sub\">Every modelled point of the search, joined by straight lines: between points nothing was modelled.</p>");
+    body.push_str(&chart_grid(&charts, 0.0));
+    body.push_str("</section>");
+    page(
+        &format!("syncstorm · capacity · {}", report.scenario),
+        &body,
+    )
+}
