@@ -20,7 +20,7 @@ use syncstorm_plans::SupabasePlan;
 pub use io::ResultError;
 pub use merge::merge_shards;
 pub use sections::{
-    CoordinatedOmission, GeneratorSample, Machine, ModelInfo, OracleResult, PoolSample,
+    CoordinatedOmission, GeneratorSample, HoldTotals, Machine, ModelInfo, OracleResult, PoolSample,
     ProbeSample, Probes, RiskVerdict, TargetInfo,
 };
 

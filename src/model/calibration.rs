@@ -33,11 +33,22 @@ pub struct Figure {
     pub from: String,
 }
 
-/// An operation's service time at quiet load (ms).
+/// An operation's service time at quiet load (ms): the client's latency, and — where the
+/// server reported it — how long the request held a pool connection (the server's own work;
+/// the rest of the latency is the client, the network and the HTTP layer).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceTime {
     pub p50_ms: Figure,
     pub p99_ms: Figure,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_ms: Option<Figure>,
+}
+
+impl ServiceTime {
+    /// The work the request does on the server while holding a connection (ms).
+    pub fn work_ms(&self) -> f64 {
+        self.hold_ms.as_ref().map_or(self.p50_ms.value, |h| h.value)
+    }
 }
 
 /// A measured run a calibration was fitted from.
@@ -231,6 +242,7 @@ pub fn fit(runs: &[(String, RunResult)]) -> Result<Calibration, CalibrationError
             }
         }
     }
+    let holds = quiet_holds(runs);
     let service: BTreeMap<String, ServiceTime> = quiet
         .into_iter()
         .map(|(name, QuietSeconds { p50s, p99s, files })| {
@@ -250,6 +262,7 @@ pub fn fit(runs: &[(String, RunResult)]) -> Result<Calibration, CalibrationError
                     value: median(p99s),
                     from: from("p99"),
                 },
+                hold_ms: holds.get(&name).cloned(),
             };
             (name, st)
         })
@@ -273,6 +286,54 @@ pub fn fit(runs: &[(String, RunResult)]) -> Result<Calibration, CalibrationError
         capacity,
         pulse_delivery_ms,
     })
+}
+
+/// Mean connection hold per operation over probe intervals in which no request waited for the
+/// pool (from the server's running totals; a run without them gives none).
+fn quiet_holds(runs: &[(String, RunResult)]) -> BTreeMap<String, Figure> {
+    let mut sums: BTreeMap<String, (u64, f64, usize)> = BTreeMap::new();
+    let mut files = Vec::new();
+    for (file, r) in runs {
+        for pair in r.probes.samples.windows(2) {
+            let quiet = pair
+                .iter()
+                .all(|s| s.pools.values().all(|p| p.waiting == 0));
+            if !quiet {
+                continue;
+            }
+            for (pool, after) in &pair[1].pools {
+                let Some(before) = pair[0].pools.get(pool) else {
+                    continue;
+                };
+                for (op, a) in &after.holds {
+                    let b = before.holds.get(op).copied().unwrap_or_default();
+                    let n = a.count.saturating_sub(b.count);
+                    if n == 0 {
+                        continue;
+                    }
+                    let slot = sums.entry(op.clone()).or_default();
+                    slot.0 += n;
+                    slot.1 += (a.seconds - b.seconds).max(0.0);
+                    slot.2 += 1;
+                    if !files.contains(file) {
+                        files.push(file.clone());
+                    }
+                }
+            }
+        }
+    }
+    sums.into_iter()
+        .map(|(op, (n, seconds, intervals))| {
+            let figure = Figure {
+                value: seconds * 1000.0 / n as f64,
+                from: format!(
+                    "mean connection hold reported by the server over {n} requests in {intervals} probe intervals with no request waiting, in {}",
+                    files.join(", ")
+                ),
+            };
+            (op, figure)
+        })
+        .collect()
 }
 
 /// Requests waiting per (second, pool), the most seen in that second's probe samples.
@@ -305,7 +366,7 @@ fn fit_capacity(runs: &[(String, RunResult)], service: &BTreeMap<String, Service
                 .iter()
                 .filter_map(|(name, o)| {
                     let s = service.get(name)?;
-                    Some((o.count - o.errors) as f64 * s.p50_ms.value)
+                    Some((o.count - o.errors) as f64 * s.work_ms())
                 })
                 .sum();
             delivered.push(work_ms / 1000.0);
@@ -376,7 +437,7 @@ fn capacity_from_utilization(
                     .iter()
                     .filter_map(|(name, o)| {
                         let s = service.get(name)?;
-                        Some((o.count - o.errors) as f64 * s.p50_ms.value / 1000.0)
+                        Some((o.count - o.errors) as f64 * s.work_ms() / 1000.0)
                     })
                     .sum();
                 (p.t, w)

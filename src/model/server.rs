@@ -18,9 +18,9 @@ pub struct Pool {
     pub size: u32,
     pub in_use: u32,
     pub timeout_us: u64,
-    /// Waiting request ids with the instant they arrived; entries of requests that already
-    /// timed out are skipped when popped.
-    queue: VecDeque<(usize, u64)>,
+    /// Waiting requests (slot, serial) with the instant they arrived; entries of requests
+    /// that already timed out (their slot may since hold another request) are skipped.
+    queue: VecDeque<(usize, u32, u64)>,
     pub waiting: u32,
     /// Longest wait since the last probe sample (µs).
     pub max_wait_us: u64,
@@ -41,12 +41,12 @@ impl Pool {
     }
 
     /// A connection at once (`true`), or the request waits (`false`).
-    pub fn acquire(&mut self, request: usize, now_us: u64) -> bool {
+    pub fn acquire(&mut self, request: usize, serial: u32, now_us: u64) -> bool {
         if self.in_use < self.size && self.waiting == 0 {
             self.in_use += 1;
             return true;
         }
-        self.queue.push_back((request, now_us));
+        self.queue.push_back((request, serial, now_us));
         self.waiting += 1;
         false
     }
@@ -59,9 +59,9 @@ impl Pool {
     }
 
     /// A connection returns; the next live waiter (per `alive`) takes it.
-    pub fn release(&mut self, now_us: u64, alive: impl Fn(usize) -> bool) -> Option<usize> {
-        while let Some((request, since)) = self.queue.pop_front() {
-            if !alive(request) {
+    pub fn release(&mut self, now_us: u64, alive: impl Fn(usize, u32) -> bool) -> Option<usize> {
+        while let Some((request, serial, since)) = self.queue.pop_front() {
+            if !alive(request, serial) {
                 continue;
             }
             self.waiting -= 1;
@@ -153,14 +153,18 @@ mod tests {
     #[test]
     fn a_full_pool_queues_fifo_and_skips_requests_that_gave_up() {
         let mut pool = Pool::new(1, 10_000);
-        assert!(pool.acquire(1, 0));
-        assert!(!pool.acquire(2, 5));
-        assert!(!pool.acquire(3, 6));
+        assert!(pool.acquire(1, 1, 0));
+        assert!(!pool.acquire(2, 2, 5));
+        assert!(!pool.acquire(3, 3, 6));
         pool.give_up(10_000);
-        // Request 2 gave up; 3 gets the connection after waiting 94 µs.
-        assert_eq!(pool.release(100, |r| r != 2), Some(3));
+        // Request 2 gave up (and its slot now holds serial 9); 3 gets the connection after
+        // waiting 94 µs.
+        assert_eq!(
+            pool.release(100, |r, serial| r != 2 && serial != 9),
+            Some(3)
+        );
         assert_eq!((pool.in_use, pool.waiting), (1, 0));
-        assert_eq!(pool.release(200, |_| true), None);
+        assert_eq!(pool.release(200, |_, _| true), None);
         assert_eq!(pool.in_use, 0);
         assert_eq!(pool.timeouts, 1);
     }

@@ -68,6 +68,7 @@ enum Ev {
     },
     PoolTimeout {
         req: u32,
+        serial: u32,
     },
     Answer {
         req: u32,
@@ -96,6 +97,8 @@ enum ReqState {
 }
 
 struct Request {
+    /// Unique per request: a slot is reused, and a queue entry or timeout may outlive it.
+    serial: u32,
     device: u32,
     /// The device's generation when sent: an answer to a backgrounded device is dropped.
     device_generation: u32,
@@ -158,6 +161,7 @@ pub struct Sim<'a> {
     started: u64,
     last_answer_us: u64,
     delivery_us: u64,
+    serial: u32,
 }
 
 impl<'a> Sim<'a> {
@@ -209,6 +213,7 @@ impl<'a> Sim<'a> {
                 .as_ref()
                 .map_or(DEFAULT_DELIVERY_MS, |f| f.value)
                 * 1000.0) as u64,
+            serial: 0,
         };
         if let Some(a) = sim.next_activation {
             sim.push(a.at().as_micros() as u64, Ev::Activation);
@@ -263,7 +268,7 @@ impl<'a> Sim<'a> {
                         self.cpu_done();
                     }
                 }
-                Ev::PoolTimeout { req } => self.pool_timeout(req),
+                Ev::PoolTimeout { req, serial } => self.pool_timeout(req, serial),
                 Ev::Answer { req } => self.answer(req),
                 Ev::Timer {
                     device,
@@ -318,6 +323,7 @@ impl<'a> Sim<'a> {
                 in_use: p.in_use,
                 waiting: p.waiting,
                 max_wait_ms: p.max_wait_us as f64 / 1000.0,
+                holds: Default::default(),
             };
             p.max_wait_us = 0;
             sample
@@ -567,7 +573,9 @@ impl<'a> Sim<'a> {
             PoolId::Rest
         };
         let d = self.devices[device as usize].as_mut().expect("stepped");
+        self.serial = self.serial.wrapping_add(1);
         let request = Request {
+            serial: self.serial,
             device,
             device_generation: d.generation,
             op,
@@ -589,7 +597,17 @@ impl<'a> Sim<'a> {
             }
         };
         d.inflight.push(id);
-        self.push(self.now_us + self.rtt_half_us, Ev::Arrive { req: id });
+        // The part of a request's quiet-load latency spent outside the pool (client, HTTP,
+        // network) is a delay before it queues; the hold is the server's work.
+        let service = self.cal.service(op);
+        let outside_us = match &service.hold_ms {
+            Some(hold) => ((service.p50_ms.value - hold.value).max(0.0) * 1000.0) as u64,
+            None => 0,
+        };
+        self.push(
+            self.now_us + self.rtt_half_us + outside_us,
+            Ev::Arrive { req: id },
+        );
     }
 
     fn pool_of(&mut self, pool: PoolId) -> &mut Pool {
@@ -604,15 +622,15 @@ impl<'a> Sim<'a> {
         let Some(r) = self.requests[req as usize].as_mut() else {
             return;
         };
-        let pool_id = r.pool;
-        if self.pool_of(pool_id).acquire(req as usize, now) {
+        let (pool_id, serial) = (r.pool, r.serial);
+        if self.pool_of(pool_id).acquire(req as usize, serial, now) {
             self.start_work(req);
         } else {
             let r = self.requests[req as usize].as_mut().expect("live");
             r.state = ReqState::Queued;
             r.queued_us = now;
             let timeout = self.pool_of(pool_id).timeout_us;
-            self.push(now + timeout, Ev::PoolTimeout { req });
+            self.push(now + timeout, Ev::PoolTimeout { req, serial });
         }
     }
 
@@ -638,10 +656,10 @@ impl<'a> Sim<'a> {
             let now = self.now_us;
             self.push(now + self.rtt_half_us, Ev::Answer { req: req as u32 });
             let requests = &self.requests;
-            let alive = |id: usize| {
+            let alive = |id: usize, serial: u32| {
                 requests[id]
                     .as_ref()
-                    .is_some_and(|r| r.state == ReqState::Queued)
+                    .is_some_and(|r| r.serial == serial && r.state == ReqState::Queued)
             };
             let next = match pool_id {
                 PoolId::Rest => self.rest.release(now, alive),
@@ -658,12 +676,12 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn pool_timeout(&mut self, req: u32) {
+    fn pool_timeout(&mut self, req: u32, serial: u32) {
         let now = self.now_us;
         let Some(r) = self.requests[req as usize].as_mut() else {
             return;
         };
-        if r.state != ReqState::Queued {
+        if r.serial != serial || r.state != ReqState::Queued {
             return;
         }
         r.state = ReqState::Done;
@@ -908,11 +926,11 @@ fn user_uuid(seed: u64, user: u64) -> Uuid {
     Uuid::from_u64_pair(seed ^ 0x5EED_0000_0000_0000, user)
 }
 
-/// A service time drawn from a lognormal with the calibrated p50 as median and p99 as its
-/// 99th percentile.
+/// A service time drawn from a lognormal around the calibrated work (the server's hold, else
+/// the client's p50) with the spread of the client's p99 over its p50.
 fn sample_ms(s: &ServiceTime, rng: &mut SmallRng) -> f64 {
-    let median = s.p50_ms.value.max(0.001);
-    let spread = (s.p99_ms.value / median).clamp(1.0, MAX_SPREAD);
+    let median = s.work_ms().max(0.001);
+    let spread = (s.p99_ms.value / s.p50_ms.value.max(0.001)).clamp(1.0, MAX_SPREAD);
     let sigma = spread.ln() / Z99;
     // Box–Muller.
     let u1: f64 = rng.random_range(f64::EPSILON..1.0);

@@ -122,7 +122,16 @@ pub fn apply_metrics(text: &str, sample: &mut ProbeSample) {
             *sample.realtime.entry(key.to_owned()).or_default() += m.value;
         } else if let Some(field) = m.name.strip_prefix(POOL_PREFIX) {
             let name = m.labels.get("pool").cloned().unwrap_or_else(|| "db".into());
-            apply_pool_field(sample.pools.entry(name).or_default(), field, m.value);
+            let pool = sample.pools.entry(name).or_default();
+            match (field, m.labels.get("op")) {
+                ("holds_total", Some(op)) => {
+                    pool.holds.entry(op.clone()).or_default().count += m.value.max(0.0) as u64;
+                }
+                ("hold_seconds_total", Some(op)) => {
+                    pool.holds.entry(op.clone()).or_default().seconds += m.value.max(0.0);
+                }
+                _ => apply_pool_field(pool, field, m.value),
+            }
         }
     }
 }
@@ -146,7 +155,9 @@ mod tests {
     fn realtime_and_pool_metrics_land_in_their_fields_and_sum_over_processes() {
         let page = "syncstorm_realtime_connections 10\nsyncstorm_realtime_joins_total 4\n\
                     syncstorm_pool_size{pool=\"rest\"} 10\nsyncstorm_pool_waiting{pool=\"rest\"} 3\n\
-                    syncstorm_pool_max_wait_ms{pool=\"rest\"} 120.5\nunrelated_metric 1\n";
+                    syncstorm_pool_max_wait_ms{pool=\"rest\"} 120.5\nunrelated_metric 1\n\
+                    syncstorm_pool_holds_total{pool=\"rest\",op=\"pull\"} 4\n\
+                    syncstorm_pool_hold_seconds_total{pool=\"rest\",op=\"pull\"} 0.002\n";
         let mut s = ProbeSample::default();
         apply_metrics(page, &mut s);
         apply_metrics("syncstorm_realtime_connections 5\n", &mut s);
@@ -155,6 +166,8 @@ mod tests {
         assert_eq!(s.pools["rest"].size, 10);
         assert_eq!(s.pools["rest"].waiting, 3);
         assert_eq!(s.pools["rest"].max_wait_ms, 120.5);
+        assert_eq!(s.pools["rest"].holds["pull"].count, 4);
+        assert_eq!(s.pools["rest"].holds["pull"].seconds, 0.002);
         assert_eq!(s.realtime.len(), 2);
     }
 }

@@ -75,6 +75,17 @@ pub struct PoolSample {
     /// Longest wait of a request that got (or gave up on) a connection since the last sample.
     #[serde(default)]
     pub max_wait_ms: f64,
+    /// Running totals of connection holds by operation (`token_check`, `pull`, `push`): the
+    /// server-side service times the capacity model is calibrated on.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub holds: BTreeMap<String, HoldTotals>,
+}
+
+/// Holds of one operation since the server started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct HoldTotals {
+    pub count: u64,
+    pub seconds: f64,
 }
 
 /// One sample of the server's side, on the run's timeline.

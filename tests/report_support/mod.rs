@@ -135,6 +135,7 @@ fn probes(shape: Shape) -> Probes {
                         in_use: if storm { 10 } else { 3 },
                         waiting: if storm { 420 } else { 0 },
                         max_wait_ms: if storm { 10_000.0 } else { 2.0 },
+                        holds: BTreeMap::new(),
                     },
                 )]),
                 realtime: BTreeMap::from([("connections".into(), 0.0)]),

@@ -7,7 +7,9 @@
 use deadpool_postgres::{
     Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
 };
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio_postgres::NoTls;
@@ -31,6 +33,9 @@ pub struct MeteredPool {
     /// Longest checkout wait since the last [`MeteredPool::render`], microseconds.
     max_wait_micros: AtomicU64,
     timeouts: AtomicU64,
+    /// Per operation label: (holds, µs held in total) — a connection's hold time is the
+    /// server-side service time the capacity model is calibrated on.
+    holds: Mutex<BTreeMap<&'static str, (u64, u64)>>,
 }
 
 impl MeteredPool {
@@ -67,6 +72,7 @@ impl MeteredPool {
             name,
             max_wait_micros: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
+            holds: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -80,6 +86,15 @@ impl MeteredPool {
             self.timeouts.fetch_add(1, Ordering::Relaxed);
         }
         result
+    }
+
+    /// Records that a connection was held for `held` by a request of operation `op`.
+    pub fn record_hold(&self, op: &'static str, held: Duration) {
+        let micros = held.as_micros().min(u128::from(u64::MAX)) as u64;
+        let mut holds = self.holds.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = holds.entry(op).or_default();
+        slot.0 += 1;
+        slot.1 += micros;
     }
 
     /// The pool's gauges and counter in Prometheus text; resets the longest wait, so each
@@ -126,6 +141,32 @@ impl MeteredPool {
             let _ = writeln!(out, "# HELP syncstorm_pool_{field} {help}");
             let _ = writeln!(out, "# TYPE syncstorm_pool_{field} {kind}");
             let _ = writeln!(out, "syncstorm_pool_{field}{{pool=\"{name}\"}} {value}");
+        }
+        let holds = self.holds.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if !holds.is_empty() {
+            let _ = writeln!(
+                out,
+                "# HELP syncstorm_pool_holds_total connections checked out and returned, by operation"
+            );
+            let _ = writeln!(out, "# TYPE syncstorm_pool_holds_total counter");
+            for (op, (n, _)) in &holds {
+                let _ = writeln!(
+                    out,
+                    "syncstorm_pool_holds_total{{pool=\"{name}\",op=\"{op}\"}} {n}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "# HELP syncstorm_pool_hold_seconds_total time connections were held, by operation"
+            );
+            let _ = writeln!(out, "# TYPE syncstorm_pool_hold_seconds_total counter");
+            for (op, (_, micros)) in &holds {
+                let _ = writeln!(
+                    out,
+                    "syncstorm_pool_hold_seconds_total{{pool=\"{name}\",op=\"{op}\"}} {:.6}",
+                    *micros as f64 / 1e6
+                );
+            }
         }
     }
 }

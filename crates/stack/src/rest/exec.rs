@@ -39,6 +39,12 @@ const PRE_REQUEST: &str = "select set_config('role', $1, true), \
      set_config('statement_timeout', coalesce($3, current_setting('statement_timeout')), true), \
      set_config('application_name', $4, true)";
 
+/// Labels of the pool's hold times (`syncstorm_pool_hold_seconds_total{op=…}`), named as the
+/// sync path's operations: the USAP check, other reads (delta pages), writes and RPCs.
+pub const OP_TOKEN_CHECK: &str = "token_check";
+pub const OP_READ: &str = "pull";
+pub const OP_WRITE: &str = "push";
+
 /// Statement caches per connection stay below this; past it they are cleared.
 const MAX_CACHED_STATEMENTS: usize = 512;
 
@@ -56,9 +62,15 @@ impl Drop for Checkout {
     }
 }
 
-/// Runs `sql` for `ctx` and returns its row.
-pub async fn run(pool: &MeteredPool, ctx: &RoleContext, sql: &Sql) -> Result<Outcome, RestError> {
+/// Runs `sql` for `ctx` and returns its row; the connection's hold time is recorded under `op`.
+pub async fn run(
+    pool: &MeteredPool,
+    ctx: &RoleContext,
+    sql: &Sql,
+    op: &'static str,
+) -> Result<Outcome, RestError> {
     let conn = pool.get().await.map_err(|e| pool_error(e, ctx))?;
+    let held = std::time::Instant::now();
     let mut checkout = Checkout { conn: Some(conn) };
     let client = checkout
         .conn
@@ -90,6 +102,7 @@ pub async fn run(pool: &MeteredPool, ctx: &RoleContext, sql: &Sql) -> Result<Out
             drop(Object::take(conn));
         }
     }
+    pool.record_hold(op, held.elapsed());
     let row = outcome.map_err(db_err)?;
     Ok(Outcome {
         total: row.get(0),

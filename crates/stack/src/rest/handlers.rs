@@ -30,7 +30,13 @@ pub async fn read(
     let prefer = Prefer::from_headers(&headers);
     let (offset, limit) = page_bounds(&s, &q, &headers)?;
     let sql = sql::read(table, &q, prefer.count, limit, offset)?;
-    let out = exec::run(&s.db, &ctx, &sql).await?;
+    // Named as the sync path's operations, for the pool's hold times (the model's calibration).
+    let op = if table.name == "user_sync_tokens" {
+        exec::OP_TOKEN_CHECK
+    } else {
+        exec::OP_READ
+    };
+    let out = exec::run(&s.db, &ctx, &sql, op).await?;
     let status = if out.total.is_some_and(|t| offset > 0 || out.page < t) {
         StatusCode::PARTIAL_CONTENT
     } else {
@@ -146,7 +152,8 @@ pub async fn rpc(
     {
         return Err(RestError::unknown_function(&name, &keys));
     }
-    let out = exec::run(&s.db, &ctx, &sql::rpc(function, value.to_string(), &keys)).await?;
+    let call = sql::rpc(function, value.to_string(), &keys);
+    let out = exec::run(&s.db, &ctx, &call, exec::OP_WRITE).await?;
     if function.returns_void {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
@@ -206,7 +213,7 @@ async fn write_response(
     headers: &HeaderMap,
     status: StatusCode,
 ) -> Result<Response, RestError> {
-    let out = exec::run(&s.db, ctx, sql).await?;
+    let out = exec::run(&s.db, ctx, sql, exec::OP_WRITE).await?;
     let range = prefer::content_range(0, out.page, prefer.count.then_some(out.page));
     if !prefer.representation {
         let mut response = status.into_response();
