@@ -1,5 +1,5 @@
 //! The capacity model at scale: `benches/model_scale/hour.toml` (1,000,000 devices, one
-//! simulated hour) through `syncstorm model`'s simulation. Prints events, events/s, wall time
+//! simulated hour, a server sized to keep up) through `syncstorm model`'s simulation. Prints events, events/s, wall time
 //! and peak resident memory; asserts nothing. The goal (#12): ≤ 60 s wall, ≤ 4 GB.
 //!
 //! `cargo bench --bench model_scale` (users: `SYNCSTORM_BENCH_USERS`, default 500000).
@@ -29,7 +29,7 @@ fn main() {
         .expect("the shipped calibration loads");
     let options = ModelOptions {
         rtt_ms: 0.0,
-        capacity: None,
+        capacity: Some(32.0),
     };
     let started = Instant::now();
     let r = simulate(&plan, &cal, &options).expect("the model runs");

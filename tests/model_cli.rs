@@ -166,3 +166,47 @@ fn calibrate_fits_measured_runs_and_refuses_modelled_ones() {
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&run.stderr).contains("modelled run"));
 }
+
+/// Users who edit during their sessions: the model wakes for each edit and session end, and
+/// finishes (an edit due a fraction of a microsecond after a wake once made it wake at the same
+/// instant for ever; every open once started a wake chain of its own).
+#[test]
+fn sessions_with_edits_push_and_the_model_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/model_scale/hour.toml");
+    let mut child = syncstorm()
+        .arg("model")
+        .arg(scenario)
+        .args(["--out", dir.path().to_str().unwrap()])
+        .args(["--set", "population.users=1000"])
+        .args(["--set", "phases.0.duration=60s"])
+        .args(["--set", "phases.0.arrival_rate=33"])
+        .args(["--set", "phases.1.duration=5m"])
+        .args(["--set", "phases.1.arrival_rate=0"])
+        .args(["--set", "behaviour.edits_per_hour=60"])
+        .args(["--set", "behaviour.session_length=4m"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // A bound against a hang, not a speed goal: this run takes about a second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the model did not finish within 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(matches!(status.code(), Some(0) | Some(3)), "{status}");
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    let json = stdout.lines().find(|l| l.ends_with(".json")).unwrap();
+    let result: Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let pushes = result["operations"]["push"]["count"].as_u64().unwrap_or(0);
+    // 2,000 devices, four minutes at one edit a minute: about 8,000 edits.
+    assert!(pushes > 4_000, "pushes {pushes}: {}", result["operations"]);
+}

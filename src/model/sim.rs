@@ -162,6 +162,8 @@ pub struct Sim<'a> {
     last_answer_us: u64,
     delivery_us: u64,
     serial: u32,
+    /// When the one pending `Ev::Users` wakes.
+    users_wake_us: Option<u64>,
 }
 
 impl<'a> Sim<'a> {
@@ -214,6 +216,7 @@ impl<'a> Sim<'a> {
                 .map_or(DEFAULT_DELIVERY_MS, |f| f.value)
                 * 1000.0) as u64,
             serial: 0,
+            users_wake_us: None,
         };
         if let Some(a) = sim.next_activation {
             sim.push(a.at().as_micros() as u64, Ev::Activation);
@@ -256,6 +259,10 @@ impl<'a> Sim<'a> {
                 }
                 Ev::Activation => self.on_activation(),
                 Ev::Users => {
+                    if self.users_wake_us != Some(at) {
+                        continue; // superseded by an earlier wake
+                    }
+                    self.users_wake_us = None;
                     let now = self.instant(at);
                     for act in self.behaviour.due(now) {
                         self.on_act(act);
@@ -304,8 +311,13 @@ impl<'a> Sim<'a> {
 
     fn schedule_users(&mut self) {
         if let Some(due) = self.behaviour.next_due() {
-            let at = due.duration_since(self.base).as_micros() as u64;
-            if at < self.end_us {
+            // Rounded up: `due` holds nanoseconds, and a microsecond rounded down would wake
+            // before it, find nothing due and schedule the same instant again for ever.
+            let at = due.duration_since(self.base).as_nanos().div_ceil(1000) as u64;
+            // One pending wake at a time: every open would otherwise start a chain of its own.
+            let earlier = self.users_wake_us.is_none_or(|w| at < w);
+            if at < self.end_us && earlier {
+                self.users_wake_us = Some(at);
                 self.push(at, Ev::Users);
             }
         }
@@ -909,7 +921,14 @@ fn after(row: &Row, keyset: Option<syncstorm_device::Keyset>) -> bool {
 fn upsert(rows: &mut Vec<Row>, row: Row) {
     match rows.iter_mut().find(|r| r.id == row.id) {
         Some(stored) => *stored = row,
-        None => rows.push(row),
+        None => {
+            // A user's rows start exactly sized; doubling them for one new row would, at 1M
+            // devices, hold a gigabyte of slack. An eighth more keeps pushes amortised.
+            if rows.len() == rows.capacity() {
+                rows.reserve_exact(rows.len() / 8 + 1);
+            }
+            rows.push(row)
+        }
     }
 }
 
