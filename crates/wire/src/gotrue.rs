@@ -47,11 +47,12 @@ pub struct User {
     pub email: String,
     #[serde(default)]
     pub phone: String,
-    #[serde(default)]
+    /// The timestamps GoTrue omits while unset (`omitempty`; never `null`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_confirmed_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirmed_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sign_in_at: Option<String>,
     #[serde(default)]
     pub app_metadata: Value,
