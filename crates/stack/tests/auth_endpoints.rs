@@ -45,7 +45,8 @@ async fn admin_create_user_needs_the_service_role_and_refuses_duplicates() {
     assert_eq!(user["aud"], "authenticated");
     assert_eq!(user["user_metadata"]["k"], 1);
     assert!(user["email_confirmed_at"].is_string());
-    // GoTrue v2.186's email identity: every field of models.Identity, provider id = user id.
+    // GoTrue v2.186's email identity: every field of models.Identity, provider id = user id;
+    // `last_sign_in_at` (omitempty) only after a sign-in.
     let identity = &user["identities"][0];
     let mut keys: Vec<&str> = identity
         .as_object()
@@ -62,7 +63,6 @@ async fn admin_create_user_needs_the_service_role_and_refuses_duplicates() {
             "id",
             "identity_data",
             "identity_id",
-            "last_sign_in_at",
             "provider",
             "updated_at",
             "user_id"
@@ -357,5 +357,88 @@ async fn admin_list_pages_with_gotrue_link_and_total_headers() {
         header(&final_page, "link"),
         format!("</admin/users?page={last}&per_page=2>; rel=\"last\"")
     );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn errors_answer_in_the_requested_api_version() {
+    let s = boot().await;
+    let wrong = json!({"email": "nobody@example.com", "password": "wrong-password"});
+    let sign_in = |version: Option<&str>| {
+        let mut req = s
+            .anon(Method::POST, "/auth/v1/token?grant_type=password")
+            .json(&wrong);
+        if let Some(v) = version {
+            req = req.header("x-supabase-api-version", v);
+        }
+        req.send()
+    };
+    for version in [None, Some("2023-06-01"), Some("not-a-date")] {
+        let response = sign_in(version).await.unwrap();
+        assert!(response.headers().get("x-supabase-api-version").is_none());
+        let (status, err) = status_json(response).await;
+        assert_eq!(
+            err,
+            json!({"code": 400, "error_code": "invalid_credentials", "msg": "Invalid login credentials"}),
+            "{version:?}"
+        );
+        assert_eq!(status, 400);
+    }
+    let response = sign_in(Some("2024-01-01")).await.unwrap();
+    assert_eq!(response.headers()["x-supabase-api-version"], "2024-01-01");
+    assert_eq!(response.headers()["x-sb-error-code"], "invalid_credentials");
+    let (status, err) = status_json(response).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        err,
+        json!({"code": "invalid_credentials", "message": "Invalid login credentials"})
+    );
+
+    let weak = json!({"email": "weak@example.com", "password": "abc"});
+    let legacy = s.anon(Method::POST, "/auth/v1/signup").json(&weak);
+    let (status, err) = status_json(legacy.send().await.unwrap()).await;
+    assert_eq!(status, 422);
+    assert_eq!(err["error_code"], "weak_password");
+    assert_eq!(err["weak_password"], json!({"reasons": ["length"]}));
+    let versioned = s
+        .anon(Method::POST, "/auth/v1/signup")
+        .header("x-supabase-api-version", "2024-01-01")
+        .json(&weak);
+    let (status, err) = status_json(versioned.send().await.unwrap()).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        err,
+        json!({"code": "weak_password", "message": "Password should be at least 6 characters.",
+               "weak_password": {"reasons": ["length"]}})
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn admin_list_refuses_bad_pagination_like_gotrue() {
+    let s = boot().await;
+    for query in ["page=abc", "per_page=-1", "page=1.5"] {
+        let response = s
+            .service(Method::GET, &format!("/auth/v1/admin/users?{query}"))
+            .send()
+            .await
+            .unwrap();
+        let (status, err) = status_json(response).await;
+        assert_eq!(
+            (status, err["error_code"].as_str()),
+            (400, Some("validation_failed")),
+            "{query}: {err}"
+        );
+        let msg = err["msg"].as_str().unwrap();
+        assert!(msg.starts_with("Bad Pagination Parameters: "), "{msg}");
+    }
+    let (status, body) = status_json(
+        s.service(Method::GET, "/auth/v1/admin/users?page=&per_page=0")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
     s.stop().await;
 }

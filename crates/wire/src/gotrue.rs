@@ -47,11 +47,12 @@ pub struct User {
     pub email: String,
     #[serde(default)]
     pub phone: String,
-    #[serde(default)]
+    /// The timestamps GoTrue omits while unset (`omitempty`; never `null`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_confirmed_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirmed_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sign_in_at: Option<String>,
     #[serde(default)]
     pub app_metadata: Value,
@@ -76,13 +77,38 @@ pub struct TokenResponse {
     pub user: User,
 }
 
-/// GoTrue's default error body: `{"code": 400, "error_code": "invalid_credentials", "msg": "…"}`.
+/// GoTrue's default error body: `{"code": 400, "error_code": "invalid_credentials", "msg": "…"}`,
+/// answered to requests without an `X-Supabase-Api-Version` header (or with one older than
+/// 2024-01-01). A weak password adds `weak_password: {"reasons": [...]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthErrorBody {
     pub code: u16,
     pub error_code: String,
     pub msg: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weak_password: Option<WeakPassword>,
 }
+
+/// GoTrue's error body for API version 2024-01-01 (`X-Supabase-Api-Version: 2024-01-01`, which
+/// supabase-js and supabase-py send): `{"code": "invalid_credentials", "message": "…"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthErrorBody20240101 {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weak_password: Option<WeakPassword>,
+}
+
+/// Why a password was refused (`length`, `characters`, `pwned`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WeakPassword {
+    pub reasons: Vec<String>,
+}
+
+/// The request header naming the API version a client understands, and GoTrue's one dated
+/// version (2024-01-01) that changes the error body.
+pub const API_VERSION_HEADER: &str = "x-supabase-api-version";
+pub const API_VERSION_2024_01_01: &str = "2024-01-01";
 
 /// Error codes (slugs) GoTrue uses that the harness meets.
 pub mod error_code {
@@ -96,4 +122,5 @@ pub mod error_code {
     pub const BAD_JWT: &str = "bad_jwt";
     pub const NOT_ADMIN: &str = "not_admin";
     pub const BAD_JSON: &str = "bad_json";
+    pub const WEAK_PASSWORD: &str = "weak_password";
 }

@@ -9,10 +9,9 @@ use super::error::AuthError;
 use super::handlers::require_service_role;
 use super::users::{USER_COLUMNS, to_user};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -21,26 +20,17 @@ use uuid::Uuid;
 const DEFAULT_PER_PAGE: i64 = 50;
 /// The largest page this stack serves (keeps one response bounded).
 const MAX_PER_PAGE: i64 = 1_000;
-
-#[derive(Deserialize)]
-pub struct PageQuery {
-    page: Option<i64>,
-    per_page: Option<i64>,
-}
+/// The last page number served (keeps the offset within PostgreSQL's bigint).
+const MAX_PAGE: u64 = 1_000_000_000;
 
 /// `GET /admin/users`.
 pub async fn list_users(
     State(s): State<Arc<AuthState>>,
     headers: HeaderMap,
     uri: Uri,
-    Query(q): Query<PageQuery>,
 ) -> Result<Response, AuthError> {
     require_service_role(&s, &headers)?;
-    let page = q.page.unwrap_or(1).max(1);
-    let per_page = q
-        .per_page
-        .unwrap_or(DEFAULT_PER_PAGE)
-        .clamp(1, MAX_PER_PAGE);
+    let (page, per_page) = page_params(uri.query().unwrap_or_default())?;
     let db = s.db.get().await?;
     let sql = format!(
         "select {USER_COLUMNS} from auth.users order by created_at desc, id limit $1 offset $2"
@@ -61,6 +51,47 @@ pub async fn list_users(
     }
     headers.insert("x-total-count", HeaderValue::from(total));
     Ok(response)
+}
+
+/// `page` and `per_page`, each a non-negative integer when present, as GoTrue's `paginate`
+/// reads them (the first value of each; anything else is its 400 "Bad Pagination
+/// Parameters"). Page 0 is served as page 1 and pages past MAX_PAGE as that one (both empty
+/// or first pages anyway); `per_page` is kept within 1..=MAX_PER_PAGE (GoTrue divides by it).
+fn page_params(query: &str) -> Result<(i64, i64), AuthError> {
+    let (mut page, mut per_page) = (None, None);
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        let slot = match key.as_ref() {
+            "page" => &mut page,
+            "per_page" => &mut per_page,
+            _ => continue,
+        };
+        if slot.is_some() {
+            continue;
+        }
+        *slot = Some(value.into_owned());
+    }
+    let read = |value: Option<String>, default: u64| -> Result<u64, AuthError> {
+        match value.filter(|v| !v.is_empty()) {
+            None => Ok(default), // Go's Query().Get reads an empty value as absent
+            Some(v) => v.parse::<u64>().map_err(|e| {
+                AuthError::validation(format!(
+                    "Bad Pagination Parameters: strconv.ParseUint: parsing {v:?}: {}",
+                    parse_uint_reason(&e)
+                ))
+            }),
+        }
+    };
+    let page = read(page, 1)?.clamp(1, MAX_PAGE);
+    let per_page = read(per_page, DEFAULT_PER_PAGE as u64)?.clamp(1, MAX_PER_PAGE as u64);
+    Ok((page as i64, per_page as i64))
+}
+
+/// Go's words for a failed `ParseUint`.
+fn parse_uint_reason(e: &std::num::ParseIntError) -> &'static str {
+    match e.kind() {
+        std::num::IntErrorKind::PosOverflow => "value out of range",
+        _ => "invalid syntax",
+    }
 }
 
 /// GoTrue's `Link` value: `<uri?page=N+1>; rel="next", ` when a later page exists, then always

@@ -1,9 +1,11 @@
 //! Auth errors in GoTrue's default body `{"code": <status>, "error_code": "<slug>", "msg": …}`
-//! with the slug repeated in the `x-sb-error-code` header, as supabase/auth sends them.
+//! with the slug repeated in the `x-sb-error-code` header, as supabase/auth sends them. The
+//! response carries the error too, so `api_version` can answer in the 2024-01-01 body instead
+//! when the request asks for it.
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use syncstorm_wire::gotrue::{AuthErrorBody, error_code};
+use syncstorm_wire::gotrue::{AuthErrorBody, WeakPassword, error_code};
 
 /// One refused auth request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -12,6 +14,8 @@ pub struct AuthError {
     pub status: StatusCode,
     pub error_code: &'static str,
     pub msg: String,
+    /// A weak password's reasons (`length`, …), sent as `weak_password.reasons`.
+    pub reasons: Option<Vec<&'static str>>,
 }
 
 impl AuthError {
@@ -20,7 +24,27 @@ impl AuthError {
             status,
             error_code,
             msg: msg.into(),
+            reasons: None,
         }
+    }
+
+    /// GoTrue's 422 `weak_password`, which names its reasons.
+    pub fn weak_password(reasons: Vec<&'static str>, msg: impl Into<String>) -> Self {
+        AuthError {
+            reasons: Some(reasons),
+            ..Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                error_code::WEAK_PASSWORD,
+                msg,
+            )
+        }
+    }
+
+    /// The `weak_password` member of the body, for a weak password only.
+    pub fn weak_password_body(&self) -> Option<WeakPassword> {
+        self.reasons.as_ref().map(|reasons| WeakPassword {
+            reasons: reasons.iter().map(|r| r.to_string()).collect(),
+        })
     }
 
     pub fn invalid_credentials() -> Self {
@@ -59,12 +83,14 @@ impl IntoResponse for AuthError {
         let body = AuthErrorBody {
             code: self.status.as_u16(),
             error_code: self.error_code.to_string(),
-            msg: self.msg,
+            msg: self.msg.clone(),
+            weak_password: self.weak_password_body(),
         };
         let mut response = (self.status, axum::Json(body)).into_response();
         response
             .headers_mut()
             .insert("x-sb-error-code", HeaderValue::from_static(self.error_code));
+        response.extensions_mut().insert(self);
         response
     }
 }

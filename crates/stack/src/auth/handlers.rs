@@ -22,8 +22,10 @@ use uuid::Uuid;
 
 type Shared = State<Arc<AuthState>>;
 
-/// GoTrue's minimum password length.
+/// GoTrue's default minimum password length, in bytes as Go's `len` counts.
 const MIN_PASSWORD_LEN: usize = 6;
+/// The longest password GoTrue takes (bcrypt reads 72 bytes).
+const MAX_PASSWORD_LEN: usize = 72;
 
 #[derive(Deserialize)]
 pub struct GrantQuery {
@@ -187,13 +189,7 @@ async fn create_user(
     user_metadata: Option<serde_json::Value>,
 ) -> Result<User, Option<AuthError>> {
     let email = validate_email(email).map_err(Some)?;
-    if password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(Some(AuthError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "weak_password",
-            format!("Password should be at least {MIN_PASSWORD_LEN} characters."),
-        )));
-    }
+    check_password_strength(password).map_err(Some)?;
     let (password, cost) = (password.to_string(), s.bcrypt_cost);
     let hash = tokio::task::spawn_blocking(move || bcrypt::hash(password, cost))
         .await
@@ -211,6 +207,23 @@ async fn create_user(
         .await
         .map_err(|e| Some(e.into()))?
         .ok_or(None)
+}
+
+/// GoTrue's `checkPasswordStrength` with its default configuration (no required character
+/// sets, no HaveIBeenPwned check).
+fn check_password_strength(password: &str) -> Result<(), AuthError> {
+    if password.len() > MAX_PASSWORD_LEN {
+        return Err(AuthError::validation(format!(
+            "Password cannot be longer than {MAX_PASSWORD_LEN} characters"
+        )));
+    }
+    if password.len() < MIN_PASSWORD_LEN {
+        return Err(AuthError::weak_password(
+            vec!["length"],
+            format!("Password should be at least {MIN_PASSWORD_LEN} characters."),
+        ));
+    }
+    Ok(())
 }
 
 fn with_code(err: Option<AuthError>, code: &'static str, msg: &str) -> AuthError {

@@ -2,6 +2,7 @@
 //! password and refresh-token grants, and the current user.
 
 mod admin_list;
+pub mod api_version;
 mod error;
 mod handlers;
 pub mod ratelimit;
@@ -40,5 +41,8 @@ pub fn router(state: Arc<AuthState>) -> Router {
         .route("/signup", post(handlers::signup))
         .route("/token", post(handlers::token))
         .route("/user", get(handlers::current_user))
+        .layer(axum::middleware::from_fn(
+            api_version::respond_in_requested_version,
+        ))
         .with_state(state)
 }

@@ -118,22 +118,26 @@ pub(super) fn to_user(row: &Row) -> User {
 /// GoTrue's email identity with the fields of its `models.Identity` (v2.186): for the email
 /// provider the provider id is the user id. The embedded stack keeps no identities table, so
 /// `identity_id` is the user id too (GoTrue's own is a separate random UUID) and the identity's
-/// timestamps are the user's.
+/// timestamps are the user's. `last_sign_in_at` is left out until the first sign-in, as
+/// GoTrue's `omitempty` does.
 fn email_identity(id: Uuid, email: Option<&str>, verified: bool, row: &Row) -> Vec<Value> {
     let at = |i: usize| row.get::<_, Option<DateTime<Utc>>>(i).map(timestamp);
-    email
-        .map(|email| {
-            vec![json!({
-                "identity_id": id.to_string(), "id": id.to_string(), "user_id": id.to_string(),
-                "identity_data": {
-                    "sub": id.to_string(), "email": email,
-                    "email_verified": verified, "phone_verified": false,
-                },
-                "provider": "email", "last_sign_in_at": at(5),
-                "created_at": at(8), "updated_at": at(9), "email": email,
-            })]
-        })
-        .unwrap_or_default()
+    let Some(email) = email else {
+        return Vec::new();
+    };
+    let mut identity = json!({
+        "identity_id": id.to_string(), "id": id.to_string(), "user_id": id.to_string(),
+        "identity_data": {
+            "sub": id.to_string(), "email": email,
+            "email_verified": verified, "phone_verified": false,
+        },
+        "provider": "email",
+        "created_at": at(8), "updated_at": at(9), "email": email,
+    });
+    if let Some(last) = at(5) {
+        identity["last_sign_in_at"] = Value::String(last);
+    }
+    vec![identity]
 }
 
 /// GoTrue's timestamp format: RFC 3339, microseconds, `Z`.
