@@ -142,7 +142,9 @@ impl Calibration {
     }
 
     /// One line for the report's header.
-    pub fn describe(&self) -> String {
+    /// One line of provenance; `capacity` is the server capacity in use when `--capacity`
+    /// overrode the calibration's.
+    pub fn describe(&self, capacity: Option<f64>) -> String {
         let runs: Vec<String> = self
             .sources
             .iter()
@@ -154,10 +156,10 @@ impl Calibration {
                 )
             })
             .collect();
-        let assumed = if self.capacity.from.starts_with("assumed") {
-            ", assumed from cores"
-        } else {
-            ""
+        let assumed = match capacity {
+            Some(_) => format!(" (set by --capacity; calibrated {:.2})", self.capacity.value),
+            None if self.capacity.from.starts_with("assumed") => ", assumed from cores".into(),
+            None => String::new(),
         };
         format!(
             "calibrated on {}; server capacity {:.2}{assumed}",
@@ -166,7 +168,7 @@ impl Calibration {
             } else {
                 runs.join(", ")
             },
-            self.capacity.value,
+            capacity.unwrap_or(self.capacity.value),
         )
     }
 }

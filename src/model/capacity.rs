@@ -155,7 +155,7 @@ fn run(args: &CapacityArgs) -> Result<(), (i32, String)> {
     let report = CapacityReport {
         scenario: base.name.clone(),
         slos: slos.iter().map(|s| s.expression.clone()).collect(),
-        calibration: cal.describe(),
+        calibration: cal.describe(args.capacity),
         plans,
     };
     std::fs::create_dir_all(&args.out).map_err(|e| {

@@ -210,7 +210,7 @@ pub fn simulate(
         realtime_decoder: None,
         durable: None,
         model: Some(ModelInfo {
-            calibration: cal.describe(),
+            calibration: cal.describe(options.capacity),
             capacity: options.capacity.unwrap_or(cal.capacity.value),
             rtt_ms: options.rtt_ms,
             events: modelled.events,
