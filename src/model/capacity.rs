@@ -384,7 +384,7 @@ fn render(report: &CapacityReport) -> String {
     body.push_str("</table>");
     let knees: Vec<_> = report.plans.iter().map(|p| (p.users, p.at_least)).collect();
     if report.plans.len() > 1 && knees.windows(2).all(|w| w[0] == w[1]) {
-        body.push_str("<p class=\"note\">Every plan gives the same answer: the limits this scenario runs into (the REST pool's size and timeout, the server's capacity) are the same in these presets, and the model's server is the calibration's, not a plan's compute size.</p>");
+        body.push_str("<p class=\"note\">Every plan gives the same answer: the limit reached first is one these presets share (PostgREST's pool of 10 with its 10 s timeout in front of the server), and the model's server is the calibration's, not a plan's compute size. Past the knee the curves can part where the plans' own limits differ (GoTrue's pool is a quarter of max_connections).</p>");
     }
     body.push_str("</section>");
     let curve = |title: &str, unit: &str, f: &dyn Fn(&Point) -> f64| {
