@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=docs/runs/capacity-answers-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$dir"
+commit=$(git rev-parse --short HEAD)
 cargo build --release --quiet
 bin=target/release/syncstorm
 log="$dir/stderr.log"
@@ -29,7 +30,7 @@ cat >"$dir/RUN.md" <<MD
 # capacity answers, $(date -u +%FT%TZ)
 
 - command: \`scripts/capacity-answers.sh $*\`
-- commit: $(git rev-parse --short HEAD)
+- commit: $commit (built at the start)
 - machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)
 - files: one modelled result (JSON + HTML) per row of docs/capacity.md, the capacity report, stderr.log with every summary
 MD
