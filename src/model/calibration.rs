@@ -157,7 +157,10 @@ impl Calibration {
             })
             .collect();
         let assumed = match capacity {
-            Some(_) => format!(" (set by --capacity; calibrated {:.2})", self.capacity.value),
+            Some(_) => format!(
+                " (set by --capacity; calibrated {:.2})",
+                self.capacity.value
+            ),
             None if self.capacity.from.starts_with("assumed") => ", assumed from cores".into(),
             None => String::new(),
         };
