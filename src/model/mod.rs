@@ -8,6 +8,7 @@ pub mod calibration;
 pub mod capacity;
 pub mod server;
 pub mod sim;
+mod user_rows;
 pub mod validate;
 
 use std::path::{Path, PathBuf};

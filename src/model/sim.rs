@@ -1,6 +1,6 @@
 //! The capacity model's event loop in virtual time: the scenario's devices (the same pure
 //! state machine as a measured run's), its arrivals and user behaviour, against the queues of
-//! `server.rs` and a server-side copy of every user's rows. One binary heap of timed events;
+//! `server.rs` and a server-side copy of every user's rows (`user_rows.rs`). One binary heap of timed events;
 //! nothing sleeps, nothing touches a socket.
 
 use std::cmp::Reverse;
@@ -10,13 +10,14 @@ use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use syncstorm_device::{Action, Device, Event, PushAnswer, Row, SyncOutcome, Timer};
+use syncstorm_device::{Action, Device, Event, PushAnswer, SyncOutcome, Timer};
 use syncstorm_metrics::{Aggregator, Recorder, Snapshot, TimeSeries, counter, gauge, op};
 use syncstorm_scenario::RunPlan;
 use uuid::Uuid;
 
 use super::calibration::{AUTH_OPS, Calibration, PUSH_READ, ServiceTime};
 use super::server::{Cpu, Pool, PoolId};
+use super::user_rows::UserRows;
 use crate::driver::requests::{failure_event, is_request};
 use crate::driver::settle::settle;
 use crate::result::{PoolSample, ProbeSample};
@@ -126,11 +127,6 @@ struct Dev {
     opened: bool,
 }
 
-struct UserData {
-    token: i64,
-    rows: Vec<Row>,
-}
-
 pub struct Sim<'a> {
     plan: &'a RunPlan,
     cal: &'a Calibration,
@@ -145,7 +141,7 @@ pub struct Sim<'a> {
     requests: Vec<Option<Request>>,
     free: Vec<u32>,
     devices: Vec<Option<Box<Dev>>>,
-    users: Vec<Option<UserData>>,
+    users: Vec<Option<UserRows>>,
     behaviour: Users,
     base: tokio::time::Instant,
     activations: Box<dyn Iterator<Item = Activation> + 'a>,
@@ -809,34 +805,16 @@ impl<'a> Sim<'a> {
         let data = self.user(user);
         match action {
             Action::CheckToken => Event::TokenChecked(Ok(data.token)),
-            Action::FetchPage(q) => {
-                let mut rows: Vec<Row> = data
-                    .rows
-                    .iter()
-                    .filter(|r| r.table == q.table && after(r, q.after))
-                    .cloned()
-                    .collect();
-                rows.sort_by_key(|r| (r.updated_at_ms, r.id));
-                rows.truncate(q.limit as usize);
-                Event::PageFetched {
-                    table: q.table,
-                    result: Ok(rows),
-                }
-            }
+            Action::FetchPage(q) => Event::PageFetched {
+                table: q.table,
+                result: Ok(data.page(&q)),
+            },
             Action::ReadRows { table, ids } => Event::RowsRead {
                 table,
-                result: Ok(data
-                    .rows
-                    .iter()
-                    .filter(|r| r.table == table && ids.contains(&r.id))
-                    .cloned()
-                    .collect()),
+                result: Ok(data.read(table, &ids)),
             },
             Action::Upsert { table, rows } => {
-                for row in rows {
-                    upsert(&mut data.rows, row);
-                }
-                data.token += 1;
+                data.upsert_all(rows);
                 self.fan_out(user, device);
                 Event::Pushed {
                     table,
@@ -844,23 +822,9 @@ impl<'a> Sim<'a> {
                 }
             }
             Action::PushRpc { table, rows } => {
-                let mut rejected = Vec::new();
-                let mut accepted = 0;
-                for row in rows {
-                    let newer = data
-                        .rows
-                        .iter()
-                        .find(|r| r.id == row.id)
-                        .is_none_or(|r| r.updated_at_ms < row.updated_at_ms);
-                    if newer {
-                        upsert(&mut data.rows, row);
-                        accepted += 1;
-                    } else {
-                        rejected.push(row.id);
-                    }
-                }
-                if accepted > 0 {
-                    data.token += 1;
+                let token = data.token;
+                let rejected = data.push_newer(rows);
+                if data.token != token {
                     self.fan_out(user, device);
                 }
                 Event::Pushed {
@@ -892,7 +856,7 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn user(&mut self, user: u64) -> &mut UserData {
+    fn user(&mut self, user: u64) -> &mut UserRows {
         if self.users[user as usize].is_none() {
             let rows = crate::population::seeded_rows(
                 &self.plan.population,
@@ -901,34 +865,9 @@ impl<'a> Sim<'a> {
                 user_uuid(self.plan.run.seed, user),
                 EPOCH_MS,
             );
-            let token = i64::from(!rows.is_empty());
-            self.users[user as usize] = Some(UserData { token, rows });
+            self.users[user as usize] = Some(UserRows::seeded(rows));
         }
         self.users[user as usize].as_mut().expect("just seeded")
-    }
-}
-
-fn after(row: &Row, keyset: Option<syncstorm_device::Keyset>) -> bool {
-    match keyset {
-        None => true,
-        Some(k) => match k.id {
-            None => row.updated_at_ms > k.updated_at_ms,
-            Some(id) => (row.updated_at_ms, row.id) > (k.updated_at_ms, id),
-        },
-    }
-}
-
-fn upsert(rows: &mut Vec<Row>, row: Row) {
-    match rows.iter_mut().find(|r| r.id == row.id) {
-        Some(stored) => *stored = row,
-        None => {
-            // A user's rows start exactly sized; doubling them for one new row would, at 1M
-            // devices, hold a gigabyte of slack. An eighth more keeps pushes amortised.
-            if rows.len() == rows.capacity() {
-                rows.reserve_exact(rows.len() / 8 + 1);
-            }
-            rows.push(row)
-        }
     }
 }
 
