@@ -13,11 +13,10 @@ use rand::{Rng, SeedableRng};
 use syncstorm_device::{Action, Device, Event, PushAnswer, SyncOutcome, Timer};
 use syncstorm_metrics::{Aggregator, Recorder, Snapshot, TimeSeries, counter, gauge, op};
 use syncstorm_scenario::RunPlan;
-use uuid::Uuid;
 
 use super::calibration::{AUTH_OPS, Calibration, PUSH_READ, ServiceTime};
 use super::server::{Cpu, Pool, PoolId};
-use super::user_rows::UserRows;
+use super::user_rows::{ServerRows, user_uuid};
 use crate::driver::requests::{failure_event, is_request};
 use crate::driver::settle::settle;
 use crate::result::{PoolSample, ProbeSample};
@@ -141,7 +140,7 @@ pub struct Sim<'a> {
     requests: Vec<Option<Request>>,
     free: Vec<u32>,
     devices: Vec<Option<Box<Dev>>>,
-    users: Vec<Option<UserRows>>,
+    rows: ServerRows<'a>,
     behaviour: Users,
     base: tokio::time::Instant,
     activations: Box<dyn Iterator<Item = Activation> + 'a>,
@@ -191,7 +190,7 @@ impl<'a> Sim<'a> {
             requests: Vec::new(),
             free: Vec::new(),
             devices: (0..devices).map(|_| None).collect(),
-            users: (0..plan.population.users).map(|_| None).collect(),
+            rows: ServerRows::new(&plan.population, seed, EPOCH_MS),
             behaviour: Users::new(plan.behaviour.clone(), seed ^ 0xBE4A),
             base: tokio::time::Instant::now(),
             activations,
@@ -802,19 +801,18 @@ impl<'a> Sim<'a> {
         };
         let per_user = u64::from(self.plan.population.devices_per_user.max(1));
         let user = u64::from(device) / per_user;
-        let data = self.user(user);
         match action {
-            Action::CheckToken => Event::TokenChecked(Ok(data.token)),
+            Action::CheckToken => Event::TokenChecked(Ok(self.rows.token(user))),
             Action::FetchPage(q) => Event::PageFetched {
                 table: q.table,
-                result: Ok(data.page(&q)),
+                result: Ok(self.rows.page(user, &q)),
             },
             Action::ReadRows { table, ids } => Event::RowsRead {
                 table,
-                result: Ok(data.read(table, &ids)),
+                result: Ok(self.rows.read(user, table, &ids)),
             },
             Action::Upsert { table, rows } => {
-                data.upsert_all(rows);
+                self.rows.upsert_all(user, rows);
                 self.fan_out(user, device);
                 Event::Pushed {
                     table,
@@ -822,9 +820,8 @@ impl<'a> Sim<'a> {
                 }
             }
             Action::PushRpc { table, rows } => {
-                let token = data.token;
-                let rejected = data.push_newer(rows);
-                if data.token != token {
+                let (written, rejected) = self.rows.push_newer(user, rows);
+                if written {
                     self.fan_out(user, device);
                 }
                 Event::Pushed {
@@ -855,20 +852,6 @@ impl<'a> Sim<'a> {
             }
         }
     }
-
-    fn user(&mut self, user: u64) -> &mut UserRows {
-        if self.users[user as usize].is_none() {
-            let rows = crate::population::seeded_rows(
-                &self.plan.population,
-                self.plan.run.seed,
-                user,
-                user_uuid(self.plan.run.seed, user),
-                EPOCH_MS,
-            );
-            self.users[user as usize] = Some(UserRows::seeded(rows));
-        }
-        self.users[user as usize].as_mut().expect("just seeded")
-    }
 }
 
 fn timer_slot(timer: Timer) -> usize {
@@ -877,11 +860,6 @@ fn timer_slot(timer: Timer) -> usize {
         Timer::UsapRetry => 1,
         Timer::Periodic => 2,
     }
-}
-
-/// A user's id in the model: fixed by the seed and the user's index.
-fn user_uuid(seed: u64, user: u64) -> Uuid {
-    Uuid::from_u64_pair(seed ^ 0x5EED_0000_0000_0000, user)
 }
 
 /// A service time drawn from a lognormal around the calibrated work (the server's hold, else
