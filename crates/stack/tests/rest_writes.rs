@@ -269,3 +269,93 @@ async fn constraint_and_body_errors_map_like_postgrest() {
     }
     s.stop().await;
 }
+
+/// Status, `Content-Range` and `Preference-Applied` of every write, as PostgREST v14.8 (the
+/// compose file's) answers them: `Response.hs` and `RangeQuery.contentRangeH` at that tag.
+#[tokio::test]
+async fn write_headers_match_postgrest() {
+    let s = boot().await;
+    let user = s.new_user().await;
+    let send = |method: Method, path: &str, prefer: &str, body: Option<Value>| {
+        let mut request = s.user(&user, method, path);
+        if !prefer.is_empty() {
+            request = request.header("Prefer", prefer.to_string());
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .map(|v| v.to_str().unwrap().to_string())
+            };
+            (
+                response.status().as_u16(),
+                header("content-range"),
+                header("preference-applied"),
+            )
+        }
+    };
+    let wallet = |name: &str| json!({"id": Uuid::new_v4(), "user_id": user.id, "name": name});
+    let some = |v: &str| Some(v.to_string());
+
+    // Insert: the range is always `*`; the total only with a count.
+    let two = json!([wallet("a"), wallet("b")]);
+    let got = send(Method::POST, "/rest/v1/wallets", "", Some(two)).await;
+    assert_eq!(got, (201, some("*/*"), None));
+    let got = send(
+        Method::POST,
+        "/rest/v1/wallets",
+        "return=representation, count=exact",
+        Some(json!([wallet("c"), wallet("d")])),
+    )
+    .await;
+    assert_eq!(
+        got,
+        (201, some("*/2"), some("return=representation, count=exact"))
+    );
+    let got = send(
+        Method::POST,
+        "/rest/v1/wallets",
+        "resolution=merge-duplicates, return=minimal",
+        Some(wallet("e")),
+    )
+    .await;
+    assert_eq!(
+        got,
+        (
+            201,
+            some("*/*"),
+            some("resolution=merge-duplicates, return=minimal")
+        )
+    );
+
+    // Update: the affected range; 204 unless the rows are asked for.
+    let filter = format!("/rest/v1/wallets?user_id=eq.{}", user.id);
+    let patch = Some(json!({"name": "renamed"}));
+    let got = send(Method::PATCH, &filter, "count=exact", patch.clone()).await;
+    assert_eq!(got, (204, some("0-4/5"), some("count=exact")));
+    let got = send(Method::PATCH, &filter, "return=representation", patch).await;
+    assert_eq!(got, (200, some("0-4/*"), some("return=representation")));
+    let nothing = format!("/rest/v1/wallets?id=eq.{}", Uuid::new_v4());
+    let got = send(
+        Method::PATCH,
+        &nothing,
+        "count=exact",
+        Some(json!({"name": "x"})),
+    )
+    .await;
+    assert_eq!(got, (204, some("*/0"), some("count=exact")));
+
+    // Delete: `*` with the total when counted.
+    let got = send(Method::DELETE, &filter, "count=exact, return=minimal", None).await;
+    assert_eq!(got, (204, some("*/5"), some("return=minimal, count=exact")));
+
+    // A read reports only `count`; `return` does not apply to it.
+    let got = send(Method::GET, &filter, "count=exact, return=minimal", None).await;
+    assert_eq!(got, (200, some("*/0"), some("count=exact")));
+    s.stop().await;
+}

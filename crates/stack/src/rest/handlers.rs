@@ -5,7 +5,7 @@ use super::RestState;
 use super::cache::Table;
 use super::error::RestError;
 use super::exec::{self, Outcome, RoleContext};
-use super::prefer::{self, Prefer};
+use super::prefer::{self, Applies, Prefer};
 use super::query::QueryParams;
 use super::sql::{self, Returning, Sql, Upsert};
 use axum::body::Bytes;
@@ -43,7 +43,9 @@ pub async fn read(
         StatusCode::OK
     };
     let range = prefer::content_range(offset, out.page, out.total);
-    json_response(status, out, &headers, Some(range))
+    let mut response = json_response(status, out, &headers, Some(range))?;
+    mark_applied(&mut response, prefer, Applies::Read);
+    Ok(response)
 }
 
 /// `POST /{table}`: insert or upsert an object or an array of objects.
@@ -62,7 +64,14 @@ pub async fn insert(
     if rows == "[]" {
         // PostgREST answers an empty bulk insert with 201 and no rows.
         let body = if prefer.representation { "[]" } else { "" };
-        return Ok((StatusCode::CREATED, body.to_string()).into_response());
+        let mut response = (StatusCode::CREATED, body.to_string()).into_response();
+        let total = prefer.count.then_some(0);
+        response.headers_mut().insert(
+            header::CONTENT_RANGE,
+            header_value(&prefer::content_range(0, 0, total)),
+        );
+        mark_applied(&mut response, prefer, Applies::Insert);
+        return Ok(response);
     }
     let upsert = prefer.resolution.map(|merge| Upsert {
         target: q.on_conflict.clone(),
@@ -76,7 +85,8 @@ pub async fn insert(
         upsert.as_ref(),
         returning(prefer),
     )?;
-    write_response(&s, &ctx, &sql, prefer, &headers, StatusCode::CREATED).await
+    let status = StatusCode::CREATED;
+    write_response(&s, &ctx, &sql, prefer, &headers, status, Applies::Insert).await
 }
 
 /// `PATCH /{table}?filters`.
@@ -102,7 +112,8 @@ pub async fn update(
         &columns,
         returning(prefer),
     )?;
-    write_response(&s, &ctx, &sql, prefer, &headers, no_content_unless(prefer)).await
+    let status = no_content_unless(prefer);
+    write_response(&s, &ctx, &sql, prefer, &headers, status, Applies::Update).await
 }
 
 /// `DELETE /{table}?filters`.
@@ -117,7 +128,8 @@ pub async fn delete(
     let q = QueryParams::parse(raw.as_deref())?;
     let prefer = Prefer::from_headers(&headers);
     let sql = sql::delete(table, &q, returning(prefer))?;
-    write_response(&s, &ctx, &sql, prefer, &headers, no_content_unless(prefer)).await
+    let status = no_content_unless(prefer);
+    write_response(&s, &ctx, &sql, prefer, &headers, status, Applies::Delete).await
 }
 
 /// `POST /rpc/{function}` with a JSON object of named arguments.
@@ -154,10 +166,14 @@ pub async fn rpc(
     }
     let call = sql::rpc(function, value.to_string(), &keys);
     let out = exec::run(&s.db, &ctx, &call, exec::OP_WRITE).await?;
-    if function.returns_void {
-        return Ok(StatusCode::NO_CONTENT.into_response());
-    }
-    json_response(StatusCode::OK, out, &headers, None)
+    let prefer = Prefer::from_headers(&headers);
+    let mut response = if function.returns_void {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        json_response(StatusCode::OK, out, &headers, None)?
+    };
+    mark_applied(&mut response, prefer, Applies::Rpc);
+    Ok(response)
 }
 
 fn lookup<'a>(s: &'a RestState, table: &str) -> Result<&'a Table, RestError> {
@@ -212,17 +228,38 @@ async fn write_response(
     prefer: Prefer,
     headers: &HeaderMap,
     status: StatusCode,
+    applies: Applies,
 ) -> Result<Response, RestError> {
     let out = exec::run(&s.db, ctx, sql, exec::OP_WRITE).await?;
-    let range = prefer::content_range(0, out.page, prefer.count.then_some(out.page));
-    if !prefer.representation {
+    // PostgREST's Content-Range for writes: the affected range for an update, `*` for an
+    // insert or a delete; the total only with `Prefer: count`.
+    let total = prefer.count.then_some(out.page);
+    let shown = if applies == Applies::Update {
+        out.page
+    } else {
+        0
+    };
+    let range = prefer::content_range(0, shown, total);
+    let mut response = if prefer.representation {
+        json_response(status, out, headers, Some(range))?
+    } else {
         let mut response = status.into_response();
         response
             .headers_mut()
             .insert(header::CONTENT_RANGE, header_value(&range));
-        return Ok(response);
+        response
+    };
+    mark_applied(&mut response, prefer, applies);
+    Ok(response)
+}
+
+/// `Preference-Applied`, when a preference the client sent was honoured.
+fn mark_applied(response: &mut Response, prefer: Prefer, applies: Applies) {
+    if let Some(applied) = prefer.applied(applies) {
+        response
+            .headers_mut()
+            .insert("preference-applied", header_value(&applied));
     }
-    json_response(status, out, headers, Some(range))
 }
 
 /// The body as JSON, or one object when the client asked for `vnd.pgrst.object+json`.

@@ -12,6 +12,19 @@ pub struct Prefer {
     pub count: bool,
     /// `resolution=merge-duplicates` → Some(true), `ignore-duplicates` → Some(false).
     pub resolution: Option<bool>,
+    /// The `return=` and `count=` preferences as sent, for `Preference-Applied`.
+    return_sent: Option<&'static str>,
+    count_sent: Option<&'static str>,
+}
+
+/// What a request does: PostgREST reports a preference as applied only where it applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applies {
+    Read,
+    Insert,
+    Update,
+    Delete,
+    Rpc,
 }
 
 impl Prefer {
@@ -23,15 +36,52 @@ impl Prefer {
             .filter_map(|v| v.to_str().ok());
         for item in values.flat_map(|v| v.split(',')).map(str::trim) {
             match item {
-                "return=representation" => prefer.representation = true,
-                "return=minimal" | "return=headers-only" => prefer.representation = false,
-                "count=exact" | "count=planned" | "count=estimated" => prefer.count = true,
+                "return=representation" => {
+                    prefer.representation = true;
+                    prefer.return_sent = Some("return=representation");
+                }
+                "return=minimal" => {
+                    prefer.representation = false;
+                    prefer.return_sent = Some("return=minimal");
+                }
+                "return=headers-only" => {
+                    prefer.representation = false;
+                    prefer.return_sent = Some("return=headers-only");
+                }
+                "count=exact" => (prefer.count, prefer.count_sent) = (true, Some("count=exact")),
+                "count=planned" => {
+                    (prefer.count, prefer.count_sent) = (true, Some("count=planned"))
+                }
+                "count=estimated" => {
+                    (prefer.count, prefer.count_sent) = (true, Some("count=estimated"))
+                }
                 "resolution=merge-duplicates" => prefer.resolution = Some(true),
                 "resolution=ignore-duplicates" => prefer.resolution = Some(false),
                 _ => {}
             }
         }
         prefer
+    }
+
+    /// `Preference-Applied` as PostgREST v14 sends it: the honoured preferences the client
+    /// sent, in its order — `resolution` on inserts (every table here has a primary key),
+    /// `return` on writes, `count` on any request. `None` when there is none to report.
+    pub fn applied(&self, to: Applies) -> Option<String> {
+        let writes = matches!(to, Applies::Insert | Applies::Update | Applies::Delete);
+        let resolution = match self.resolution {
+            Some(true) if to == Applies::Insert => Some("resolution=merge-duplicates"),
+            Some(false) if to == Applies::Insert => Some("resolution=ignore-duplicates"),
+            _ => None,
+        };
+        let values: Vec<&str> = [
+            resolution,
+            self.return_sent.filter(|_| writes),
+            self.count_sent,
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        (!values.is_empty()).then(|| values.join(", "))
     }
 }
 
@@ -98,5 +148,29 @@ mod tests {
         assert_eq!(range(&h), Err(()));
         assert_eq!(content_range(10, 10, Some(42)), "10-19/42");
         assert_eq!(content_range(0, 0, None), "*/*");
+    }
+
+    #[test]
+    fn applied_preferences_are_the_sent_ones_that_apply_in_postgrest_order() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "prefer",
+            "count=planned, return=minimal, resolution=merge-duplicates, tx=rollback"
+                .parse()
+                .unwrap(),
+        );
+        let p = Prefer::from_headers(&h);
+        assert_eq!(
+            p.applied(Applies::Insert).as_deref(),
+            Some("resolution=merge-duplicates, return=minimal, count=planned")
+        );
+        assert_eq!(
+            p.applied(Applies::Update).as_deref(),
+            Some("return=minimal, count=planned")
+        );
+        assert_eq!(p.applied(Applies::Read).as_deref(), Some("count=planned"));
+        assert_eq!(Prefer::default().applied(Applies::Insert), None);
+        h.insert("prefer", "return=representation".parse().unwrap());
+        assert_eq!(Prefer::from_headers(&h).applied(Applies::Rpc), None);
     }
 }
