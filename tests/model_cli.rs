@@ -210,3 +210,52 @@ fn sessions_with_edits_push_and_the_model_finishes() {
     // 2,000 devices, four minutes at one edit a minute: about 8,000 edits.
     assert!(pushes > 4_000, "pushes {pushes}: {}", result["operations"]);
 }
+
+/// `capacity --confirm` runs the real harness (embedded stack) at the knee and at half of it
+/// and sets the measured points beside the modelled ones, in the JSON and the HTML.
+#[test]
+fn capacity_confirm_measures_the_knee_and_half_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = syncstorm()
+        .arg("capacity")
+        .arg(SCENARIO)
+        .args(["--slo", "token_check.p99 < 1s", "--plans", "pro"])
+        .args(["--users", "20..200", "--curve-points", "3", "--steps", "2"])
+        .args([
+            "--set",
+            "phases.0.duration=5s",
+            "--set",
+            "phases.1.duration=2s",
+        ])
+        .args(["--set", "run.quiesce=10s", "--confirm"])
+        .args(["--out", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let json = stdout.lines().find(|l| l.ends_with(".json")).unwrap();
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let plan = &report["plans"][0];
+    let knee = plan["users"].as_u64().unwrap();
+    let measured = plan["measured"].as_array().unwrap();
+    let at: Vec<u64> = measured
+        .iter()
+        .map(|m| m["users"].as_u64().unwrap())
+        .collect();
+    assert_eq!(at, [knee / 2, knee], "{plan}");
+    for m in measured {
+        let result = Path::new(m["result"].as_str().unwrap());
+        let measured_run: Value =
+            serde_json::from_str(&std::fs::read_to_string(result).unwrap()).unwrap();
+        assert_eq!(measured_run["target"]["kind"], "embedded", "a real run");
+        assert!(m["holds"].is_boolean() && m["token_check_p99_ms"].as_f64().unwrap() > 0.0);
+    }
+    assert!(
+        measured[1]["modelled_holds"].is_boolean(),
+        "the knee was modelled: {plan}"
+    );
+    let html = std::fs::read_to_string(Path::new(json).with_extension("html")).unwrap();
+    assert!(html.contains("Measured (real runs)") && html.contains("pro, measured"));
+    assert!(stderr.contains("measured: SLOs"), "{stderr}");
+}

@@ -11,6 +11,7 @@ use syncstorm_metrics::{counter, op};
 use syncstorm_scenario::{Load, RunPlan, Threshold};
 
 use super::calibration::Calibration;
+use super::confirm::{self, Measured};
 use super::sim::ModelOptions;
 use crate::cli::exit;
 use crate::report::charts::{Chart, Line};
@@ -45,6 +46,10 @@ pub struct CapacityArgs {
     pub curve_points: u32,
     #[arg(long, default_value_t = 8)]
     pub steps: u32,
+    /// Run the real harness (`syncstorm run`, against the scenario's target) at each plan's
+    /// knee and at half of it, and set the measured points beside the modelled ones.
+    #[arg(long)]
+    pub confirm: bool,
     #[arg(long, default_value = "reports")]
     pub out: PathBuf,
 }
@@ -72,6 +77,8 @@ pub struct PlanCapacity {
     /// What gave way first at the smallest failing point.
     pub first_limit: Option<String>,
     pub points: Vec<Point>,
+    /// `--confirm`: real runs at the knee and at half of it.
+    pub measured: Vec<Measured>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -202,6 +209,15 @@ struct Search<'a> {
 impl Search<'_> {
     /// The scenario at `users` users on `plan`, open-model rates scaled with the users.
     fn plan_at(&self, plan: &str, users: u64) -> Result<RunPlan, (i32, String)> {
+        let overrides = self.overrides_at(plan, users);
+        let mut p = syncstorm_scenario::load_with(&self.args.scenario, &overrides, &[])
+            .map_err(|e| bad(format!("at {users} users on {plan}: {e}")))?;
+        p.thresholds = self.slos.to_vec();
+        Ok(p)
+    }
+
+    /// The `--set` overrides that put the scenario at `users` users on `plan`.
+    fn overrides_at(&self, plan: &str, users: u64) -> Vec<String> {
         let factor = users as f64 / self.base.population.users.max(1) as f64;
         let mut overrides = self.args.overrides.clone();
         overrides.push(format!("target.plan={plan}"));
@@ -217,10 +233,7 @@ impl Search<'_> {
                 }
             }
         }
-        let mut p = syncstorm_scenario::load_with(&self.args.scenario, &overrides, &[])
-            .map_err(|e| bad(format!("at {users} users on {plan}: {e}")))?;
-        p.thresholds = self.slos.to_vec();
-        Ok(p)
+        overrides
     }
 
     fn point(&self, plan: &str, users: u64) -> Result<Point, (i32, String)> {
@@ -257,6 +270,7 @@ impl Search<'_> {
             at_least: false,
             first_limit: None,
             points: Vec::new(),
+            measured: Vec::new(),
         };
         match first_fail {
             None => {
@@ -285,11 +299,34 @@ impl Search<'_> {
         points.sort_by_key(|p| p.users);
         result.first_limit = points.iter().find(|p| !p.holds).map(first_limit);
         result.points = points;
+        if self.args.confirm
+            && let Some(knee) = result.users
+        {
+            let mut at = vec![knee, (knee / 2).max(1)];
+            at.dedup();
+            for users in at {
+                let out = self.args.out.join(format!("confirm-{plan}-{users}"));
+                let overrides = self.overrides_at(plan, users);
+                let (point, path) =
+                    confirm::measure(&self.args.scenario, &overrides, self.slos, users, &out)?;
+                let modelled_holds = result
+                    .points
+                    .iter()
+                    .find(|p| p.users == users)
+                    .map(|p| p.holds);
+                result.measured.push(Measured {
+                    point,
+                    modelled_holds,
+                    result: path,
+                });
+            }
+            result.measured.sort_by_key(|m| m.point.users);
+        }
         Ok(result)
     }
 }
 
-fn point_of(r: &RunResult, users: u64) -> Point {
+pub(super) fn point_of(r: &RunResult, users: u64) -> Point {
     let check = r.operations.get(op::TOKEN_CHECK);
     let peak = |pool: &str| {
         r.probes
@@ -351,15 +388,44 @@ fn print(report: &CapacityReport) {
             users,
             p.first_limit.as_deref().unwrap_or("none within the range")
         );
+        for m in &p.measured {
+            eprintln!(
+                "  {:<12} {:>12}  measured: {}",
+                "",
+                m.point.users,
+                measured_words(m)
+            );
+        }
     }
+}
+
+/// A measured point in words, beside what the model said there.
+fn measured_words(m: &Measured) -> String {
+    let verdict = |holds: bool| if holds { "held" } else { "failed" };
+    let model = match m.modelled_holds {
+        Some(h) if h == m.point.holds => format!("as the model said ({})", verdict(h)),
+        Some(h) => format!("the model said it {}", verdict(h)),
+        None => "not modelled there".into(),
+    };
+    format!(
+        "SLOs {} (token check p99 {:.0} ms, {:.1} % failed) — {model}",
+        verdict(m.point.holds),
+        m.point.token_check_p99_ms,
+        m.point.token_check_failed * 100.0
+    )
 }
 
 fn render(report: &CapacityReport) -> String {
     let mut body = format!(
-        "<h1>Capacity: {}</h1><p class=\"sub\">The largest number of users at which {} held, per plan, found by bisection on the capacity model ({}). Modelled, not measured: confirm a knee with <code>syncstorm run</code> at it and below it.</p>",
+        "<h1>Capacity: {}</h1><p class=\"sub\">The largest number of users at which {} held, per plan, found by bisection on the capacity model ({}). {}</p>",
         esc(&report.scenario),
         esc(&report.slos.join(" and ")),
-        esc(&report.calibration)
+        esc(&report.calibration),
+        if report.plans.iter().any(|p| !p.measured.is_empty()) {
+            " Measured points come from real runs (<code>--confirm</code>) at the knee and at half of it."
+        } else {
+            " Modelled, not measured: confirm a knee with <code>--confirm</code> (real runs at it and at half of it)."
+        }
     );
     body.push_str("<section><h2>Per plan</h2><table><tr><th>plan</th><th class=\"num\">users</th><th>first limit above it</th><th>SLOs broken there</th></tr>");
     for p in &report.plans {
@@ -382,6 +448,27 @@ fn render(report: &CapacityReport) -> String {
         ));
     }
     body.push_str("</table>");
+    let measured: Vec<String> = report
+        .plans
+        .iter()
+        .flat_map(|p| {
+            p.measured.iter().map(|m| {
+                format!(
+                    "<li>{} at {} users: {} (<code>{}</code>)</li>",
+                    esc(&p.plan),
+                    m.point.users,
+                    esc(&measured_words(m)),
+                    esc(&m.result.display().to_string())
+                )
+            })
+        })
+        .collect();
+    if !measured.is_empty() {
+        body.push_str(&format!(
+            "<h3>Measured (real runs)</h3><ul>{}</ul>",
+            measured.concat()
+        ));
+    }
     let knees: Vec<_> = report.plans.iter().map(|p| (p.users, p.at_least)).collect();
     if report.plans.len() > 1 && knees.windows(2).all(|w| w[0] == w[1]) {
         body.push_str("<p class=\"note\">Every plan gives the same answer: the limit reached first is one these presets share (PostgREST's pool of 10 with its 10 s timeout in front of the server), and the model's server is the calibration's, not a plan's compute size. Past the knee the curves can part where the plans' own limits differ (GoTrue's pool is a quarter of max_connections).</p>");
@@ -392,6 +479,14 @@ fn render(report: &CapacityReport) -> String {
         for p in &report.plans {
             let points = p.points.iter().map(|x| (x.users as f64, f(x))).collect();
             chart = chart.line(Line::new(p.plan.clone(), points));
+            if !p.measured.is_empty() {
+                let points = p
+                    .measured
+                    .iter()
+                    .map(|m| (m.point.users as f64, f(&m.point)))
+                    .collect();
+                chart = chart.line(Line::new(format!("{}, measured", p.plan), points));
+            }
         }
         chart
     };
@@ -406,7 +501,7 @@ fn render(report: &CapacityReport) -> String {
             f64::from(p.rest_queue_peak)
         }),
     ];
-    body.push_str("<section><h2>Curves</h2><p class=\"sub\">Every modelled point of the search, joined by straight lines: between points nothing was modelled.</p>");
+    body.push_str("<section><h2>Curves</h2><p class=\"sub\">Every modelled point of the search, joined by straight lines: between points nothing was modelled. Measured points (with <code>--confirm</code>) are their own line.</p>");
     body.push_str(&chart_grid(&charts, 0.0));
     body.push_str("</section>");
     page(

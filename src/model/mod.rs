@@ -6,6 +6,7 @@
 
 pub mod calibration;
 pub mod capacity;
+mod confirm;
 pub mod server;
 pub mod sim;
 mod user_rows;
