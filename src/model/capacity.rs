@@ -485,7 +485,8 @@ fn render(report: &CapacityReport) -> String {
                     .iter()
                     .map(|m| (m.point.users as f64, f(&m.point)))
                     .collect();
-                chart = chart.line(Line::new(format!("{}, measured", p.plan), points));
+                let line = Line::new(format!("{}, measured", p.plan), points).with_markers();
+                chart = chart.line(line);
             }
         }
         chart

@@ -22,6 +22,8 @@ pub struct Line {
     pub points: Vec<(f64, f64)>,
     /// Dashed lines mark the second run of a comparison.
     pub dashed: bool,
+    /// Each point drawn as a dot too: a few measured points among many modelled ones.
+    pub markers: bool,
 }
 
 impl Line {
@@ -30,7 +32,13 @@ impl Line {
             name: name.into(),
             points,
             dashed: false,
+            markers: false,
         }
+    }
+
+    pub fn with_markers(mut self) -> Self {
+        self.markers = true;
+        self
     }
 }
 
@@ -175,6 +183,10 @@ impl Chart {
                     chart.draw_series(DashedLineSeries::new(points, 6, 4, style))?;
                 } else {
                     chart.draw_series(LineSeries::new(points, style))?;
+                }
+                if line.markers {
+                    let dots = segment.iter().map(|p| Circle::new(*p, 5, style.filled()));
+                    chart.draw_series(dots)?;
                 }
             }
         }
