@@ -57,10 +57,12 @@ impl<'a> ServerRows<'a> {
     /// One keyset page of a table, ordered by (`updated_at`, `id`) as the sync's pull asks.
     pub fn page(&mut self, user: u64, q: &PageQuery) -> Vec<Row> {
         let newest = self.user(user).seeded_newest[q.table.index()];
-        let seeded_may_match = q.after.is_none_or(|k| match k.id {
-            None => newest > k.updated_at_ms,
-            Some(_) => newest >= k.updated_at_ms,
-        });
+        // A table without seeded rows (`i64::MIN`) never needs the seed regenerated.
+        let seeded_may_match = newest != i64::MIN
+            && q.after.is_none_or(|k| match k.id {
+                None => newest > k.updated_at_ms,
+                Some(_) => newest >= k.updated_at_ms,
+            });
         if seeded_may_match {
             self.cache_seeded(user);
         }
