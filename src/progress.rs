@@ -47,24 +47,35 @@ impl Frame {
         }
     }
 
-    /// One line, the same in both modes.
+    /// One line, the same in both modes. Past the load (quiet sync, oracle) the clock reads
+    /// "load done at 120s, +226s" rather than a run time beyond its own total.
     pub fn line(&self) -> String {
-        let left = self.total.saturating_sub(self.elapsed);
+        let clock = if self.elapsed > self.total {
+            format!(
+                "load done at {}s, +{}s",
+                self.total.as_secs(),
+                (self.elapsed - self.total).as_secs()
+            )
+        } else {
+            format!(
+                "run {}s/{}s  {}s left",
+                self.elapsed.as_secs(),
+                self.total.as_secs(),
+                (self.total - self.elapsed).as_secs()
+            )
+        };
         let p99 = self
             .p99_ms
             .map_or_else(|| "-".to_string(), |ms| format!("{ms:.0} ms"));
         format!(
-            "[{phase}] run {elapsed}s/{total}s  devices {devices}  sockets {sockets}  {rps} req/s  \
-             errors {eps}/s ({errors} total)  p99 {p99}  {left}s left  gen cpu {cpu:.0}%",
+            "[{phase}] {clock}  devices {devices}  sockets {sockets}  {rps} req/s  \
+             errors {eps}/s ({errors} total)  p99 {p99}  gen cpu {cpu:.0}%",
             phase = self.phase,
-            elapsed = self.elapsed.as_secs(),
-            total = self.total.as_secs(),
             devices = self.devices,
             sockets = self.sockets,
             rps = self.requests_per_s,
             eps = self.errors_per_s,
             errors = self.errors_total,
-            left = left.as_secs(),
             cpu = self.generator_cpu,
         )
     }
@@ -191,6 +202,19 @@ mod tests {
         ] {
             assert!(line.contains(part), "{part} missing from {line}");
         }
+    }
+
+    #[test]
+    fn past_the_load_the_clock_counts_from_its_end() {
+        let mut quiet = frame(346);
+        quiet.phase = "quiesce".into();
+        let line = quiet.line();
+        assert!(
+            line.starts_with("[quiesce] load done at 60s, +286s  "),
+            "{line}"
+        );
+        assert!(!line.contains("left"), "{line}");
+        assert!(!line.contains("run 346s"), "{line}");
     }
 
     fn phase(name: &str, start: u64, duration: u64, load: Load) -> Phase {

@@ -122,6 +122,11 @@ impl Chart {
         Some(svg.replacen(r#" xmlns="http://www.w3.org/2000/svg""#, "", 1))
     }
 
+    /// The top of the y axis as drawn (the highest value or limit, plus headroom).
+    pub fn y_max(&self) -> f64 {
+        self.bounds().2
+    }
+
     fn bounds(&self) -> (f64, f64, f64) {
         let points = self
             .lines

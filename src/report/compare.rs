@@ -9,7 +9,7 @@ use syncstorm_metrics::{gauge, op};
 use super::charts::{Chart, Line};
 use super::html::{chart_grid, count, esc, ms, page, pct, section, table};
 use super::risks;
-use super::series::{op_per_second, per_sample, per_second};
+use super::series::{db_max_connections, max_of, op_per_second, per_sample, per_second};
 use crate::result::{OperationResult, RunResult};
 
 /// Renders the comparison page; `labels` name the runs (file names, say).
@@ -31,11 +31,7 @@ pub fn render_compare(a: &RunResult, b: &RunResult, labels: (&str, &str)) -> Str
         &(figures(a, b) + &verdicts(a, b)),
     ));
     body.push_str(&section("operations", "Percentiles", &percentiles(a, b)));
-    body.push_str(&section(
-        "charts",
-        "Over time",
-        &chart_grid(&charts(a, b), a.duration_s.max(b.duration_s)),
-    ));
+    body.push_str(&section("charts", "Over time", &over_time(a, b)));
     page(
         &format!("syncstorm · {} vs {}", a.scenario.name, b.scenario.name),
         &body,
@@ -176,14 +172,28 @@ fn percentiles(a: &RunResult, b: &RunResult) -> String {
             pct(oa.error_rate()),
             pct(ob.error_rate())
         ));
+        // A run in which the operation never finished has no latency: "none", and no delta
+        // (a 0 ms would read as "100 % better").
+        let latency = |count: u64, v: f64| {
+            if count == 0 {
+                "none".to_string()
+            } else {
+                ms(v)
+            }
+        };
         for (_, va, vb) in metrics {
+            let change = if oa.count == 0 || ob.count == 0 {
+                "—".to_string()
+            } else {
+                delta(va, vb, Worse::Higher)
+            };
             let mut cell = String::new();
             let _ = write!(
                 cell,
                 "{} → {}<br>{}",
-                ms(va),
-                ms(vb),
-                delta(va, vb, Worse::Higher)
+                latency(oa.count, va),
+                latency(ob.count, vb),
+                change
             );
             row.push(cell);
         }
@@ -211,7 +221,48 @@ fn pair(title: &str, unit: &str, a: Vec<(f64, f64)>, b: Vec<(f64, f64)>) -> Char
     Chart::new(title, unit).line(Line::new("A", a)).line(line_b)
 }
 
-fn charts(a: &RunResult, b: &RunResult) -> Vec<Chart> {
+/// The charts of both runs, leaving out those that stayed at zero in both (lock waits in two
+/// runs without bulk imports, say) and naming them instead.
+fn over_time(a: &RunResult, b: &RunResult) -> String {
+    let (drawn, flat): (Vec<Chart>, Vec<Chart>) = charts(a, b)
+        .into_iter()
+        .partition(|c| c.lines.iter().any(|l| max_of(&l.points) > 0.0));
+    let mut html = chart_grid(&drawn, a.duration_s.max(b.duration_s));
+    if !flat.is_empty() {
+        let names: Vec<String> = flat.iter().map(|c| esc(&c.title)).collect();
+        let _ = write!(
+            html,
+            "<p class=\"note\">Zero throughout in both runs, so not drawn: {}.</p>",
+            names.join(", ")
+        );
+    }
+    html
+}
+
+/// The two runs' reference lines for one limit: one line when they agree, else one per run,
+/// labelled "A: …" and "B: …".
+fn limits(
+    a: &RunResult,
+    b: &RunResult,
+    limit: impl Fn(&RunResult) -> Option<(f64, String)>,
+) -> Vec<(f64, String)> {
+    match (limit(a), limit(b)) {
+        (Some(la), Some(lb)) if la.0 == lb.0 => vec![la],
+        (la, lb) => la
+            .map(|(v, l)| (v, format!("A: {l}")))
+            .into_iter()
+            .chain(lb.map(|(v, l)| (v, format!("B: {l}"))))
+            .collect(),
+    }
+}
+
+fn with_limits(chart: Chart, limits: Vec<(f64, String)>) -> Chart {
+    limits
+        .into_iter()
+        .fold(chart, |chart, (value, label)| chart.limit(value, label))
+}
+
+pub(super) fn charts(a: &RunResult, b: &RunResult) -> Vec<Chart> {
     let mut out = Vec::new();
     for name in [op::TOKEN_CHECK, op::PUSH, op::PULL, op::PULSE_DELIVERY] {
         if a.operations.contains_key(name) || b.operations.contains_key(name) {
@@ -224,10 +275,73 @@ fn charts(a: &RunResult, b: &RunResult) -> Vec<Chart> {
     let errs = |r| per_second(r, |p| p.errors() as f64);
     out.push(pair("Errors", "errors per second", errs(a), errs(b)));
     let socks = |r| per_second(r, |p| p.gauge(gauge::SOCKETS_OPEN) as f64);
-    out.push(pair("Open websockets", "connections", socks(a), socks(b)));
+    let socket_caps = limits(a, b, |r| {
+        r.plan.as_ref().map(|p| {
+            (
+                f64::from(p.realtime.max_connections),
+                format!("{} cap", p.name),
+            )
+        })
+    });
+    out.push(with_limits(
+        pair("Open websockets", "connections", socks(a), socks(b)),
+        socket_caps,
+    ));
     let conns = |r| per_sample(r, |s| s.db_connections_total() as f64);
-    out.push(pair("DB connections", "connections", conns(a), conns(b)));
+    let max_conns = limits(a, b, |r| {
+        db_max_connections(r).map(|m| (f64::from(m), "max_connections".to_string()))
+    });
+    out.push(with_limits(
+        pair("DB connections", "connections", conns(a), conns(b)),
+        max_conns,
+    ));
     let locks = |r| per_sample(r, |s| f64::from(s.lock_waits()));
     out.push(pair("Lock waits", "sessions", locks(a), locks(b)));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_operation_one_run_never_finished_has_no_latency_and_no_delta() {
+        let mut a = RunResult::default();
+        a.operations.insert(
+            op::PUSH.into(),
+            OperationResult {
+                count: 556,
+                p50_ms: 1.9,
+                p99_ms: 37.2,
+                ..OperationResult::default()
+            },
+        );
+        let b = RunResult::default();
+        let table = percentiles(&a, &b);
+        assert!(table.contains("37.2 ms → none"), "{table}");
+        assert!(!table.contains("-100.0 %"), "{table}");
+    }
+
+    #[test]
+    fn charts_at_zero_in_both_runs_are_named_not_drawn() {
+        let run = || {
+            let mut r = RunResult::default();
+            r.timeseries.points = (0..5)
+                .map(|t| syncstorm_metrics::SeriesPoint {
+                    t,
+                    ..Default::default()
+                })
+                .collect();
+            r.operations
+                .insert(op::TOKEN_CHECK.into(), OperationResult::default());
+            r
+        };
+        let html = over_time(&run(), &run());
+        assert!(html.contains("not drawn: "), "{html}");
+        assert!(html.contains("Lock waits"), "{html}");
+        assert!(
+            !html.contains("<svg"),
+            "nothing happened in either run: {html}"
+        );
+    }
 }

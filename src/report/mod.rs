@@ -1,6 +1,8 @@
 //! Result → one self-contained HTML file (inline CSS and SVG, no network), the console
 //! summary, and the side-by-side comparison of two runs.
 
+#[cfg(test)]
+mod axes_tests;
 pub mod charts;
 mod compare;
 pub mod console;
@@ -12,6 +14,7 @@ mod resources;
 pub mod risks;
 mod sections;
 mod series;
+mod server;
 mod summary;
 
 use std::path::Path;
@@ -31,7 +34,7 @@ pub fn render_html(r: &RunResult) -> String {
     }
     body.push_str(&sections::latency(r));
     body.push_str(&sections::throughput(r));
-    body.push_str(&sections::server(r));
+    body.push_str(&server::render(r));
     body.push_str(&sections::oracle(r));
     body.push_str(&resources::section_html(r));
     body.push_str(&sections::generator(r));

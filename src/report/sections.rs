@@ -1,14 +1,13 @@
 //! The report's body sections after the summary.
 
-use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use syncstorm_metrics::{gauge, op};
 
 use super::charts::{Chart, Line};
 use super::html::{chart_grid, count, esc, ms, section};
-use super::risks::Finding;
-use super::series::{max_of, op_per_second, per_sample, per_second};
+use super::risks::{Finding, Verdict};
+use super::series::{max_of, op_per_second, per_second};
 use crate::result::RunResult;
 
 /// Operations whose latency is charted first, when present (then the busiest others).
@@ -34,7 +33,11 @@ pub fn risk(f: &Finding, run_seconds: f64) -> String {
         }
         body.push_str("</ul>");
     }
-    body.push_str(&chart_grid(&f.charts, run_seconds));
+    // A risk the scenario never exercised has nothing to draw: its charts would be flat
+    // zeros and empty boxes standing for things that did not happen.
+    if f.verdict != Verdict::NotExercised {
+        body.push_str(&chart_grid(&f.charts, run_seconds));
+    }
     let html = section(
         &format!("risk-{}", f.number),
         &format!("Risk {}: {}", f.number, f.title),
@@ -85,30 +88,7 @@ pub fn latency(r: &RunResult) -> String {
 }
 
 pub fn throughput(r: &RunResult) -> String {
-    let ops = Chart::new("Throughput and errors", "operations per second")
-        .line(Line::new(
-            "operations/s",
-            per_second(r, |p| p.throughput() as f64),
-        ))
-        .line(Line::new("errors/s", per_second(r, |p| p.errors() as f64)));
-    let levels = Chart::new("Devices, websockets and syncs in flight", "count")
-        .line(Line::new(
-            "active devices",
-            per_second(r, |p| p.gauge(gauge::DEVICES_ACTIVE) as f64),
-        ))
-        .line(Line::new(
-            "open websockets",
-            per_second(r, |p| p.gauge(gauge::SOCKETS_OPEN) as f64),
-        ))
-        .line(Line::new(
-            "syncs in flight",
-            per_second(r, |p| p.gauge(gauge::SYNCS_IN_FLIGHT) as f64),
-        ))
-        .line(Line::new(
-            "offline devices",
-            per_second(r, |p| p.gauge(gauge::DEVICES_OFFLINE) as f64),
-        ));
-    let mut body = chart_grid(&[ops, levels], r.duration_s);
+    let mut body = chart_grid(&throughput_charts(r), r.duration_s);
     if !r.errors_by_kind.is_empty() {
         let rows: Vec<Vec<String>> = r
             .errors_by_kind
@@ -121,112 +101,47 @@ pub fn throughput(r: &RunResult) -> String {
     section("throughput", "Throughput, errors and load", &body)
 }
 
-pub fn server(r: &RunResult) -> String {
-    if r.probes.samples.is_empty() {
-        let body = "<p class=\"note\">No server probes were taken (the target had no database URL), so connections, wait events and pools are not shown.</p>";
-        return section("server", "Server side", body);
-    }
-    let states: BTreeSet<&String> = r
-        .probes
-        .samples
-        .iter()
-        .flat_map(|s| s.db_connections.keys())
-        .collect();
-    let mut conns = Chart::new("DB connections by state", "connections");
-    for state in states {
-        conns = conns.line(Line::new(
-            state.as_str(),
-            per_sample(r, |s| {
-                f64::from(s.db_connections.get(state).copied().unwrap_or(0))
-            }),
+/// Load over time, one quantity per chart: operations and errors per second, devices,
+/// websockets against the plan's cap, syncs in flight.
+pub fn throughput_charts(r: &RunResult) -> Vec<Chart> {
+    let ops = Chart::new("Throughput and errors", "operations per second")
+        .line(Line::new(
+            "operations/s",
+            per_second(r, |p| p.throughput() as f64),
+        ))
+        .line(Line::new("errors/s", per_second(r, |p| p.errors() as f64)));
+    // Devices, sockets and syncs each on their own axis: at 100k devices a socket cap of 10k
+    // or a few hundred syncs in flight would lie flat on a shared one.
+    let devices = Chart::new("Devices: running and offline", "devices")
+        .line(Line::new(
+            "running devices",
+            per_second(r, |p| p.gauge(gauge::DEVICES_ACTIVE) as f64),
+        ))
+        .line(Line::new(
+            "offline devices",
+            per_second(r, |p| p.gauge(gauge::DEVICES_OFFLINE) as f64),
         ));
-    }
-    if let Some(max) = super::series::db_max_connections(r) {
-        conns = conns.limit(f64::from(max), "max_connections");
-    }
-    let waits = top_wait_events(r);
-    let mut wait_chart = Chart::new("Wait events (sessions)", "sessions");
-    for event in &waits {
-        wait_chart = wait_chart.line(Line::new(
-            event.as_str(),
-            per_sample(r, |s| {
-                f64::from(s.wait_events.get(event).copied().unwrap_or(0))
-            }),
-        ));
-    }
-    let pools: BTreeSet<&String> = r
-        .probes
-        .samples
-        .iter()
-        .flat_map(|s| s.pools.keys())
-        .collect();
-    let mut pool_chart = Chart::new("Pools: in use and waiting", "connections / requests");
-    for pool in &pools {
-        pool_chart = pool_chart
-            .line(Line::new(
-                format!("{pool} in use"),
-                per_sample(r, |s| f64::from(s.pools.get(*pool).map_or(0, |p| p.in_use))),
-            ))
-            .line(Line::new(
-                format!("{pool} waiting"),
-                per_sample(r, |s| {
-                    f64::from(s.pools.get(*pool).map_or(0, |p| p.waiting))
-                }),
-            ));
-    }
-    let realtime_keys: BTreeSet<&String> = r
-        .probes
-        .samples
-        .iter()
-        .flat_map(|s| s.realtime.keys())
-        .collect();
-    let mut rt_chart = Chart::new("Realtime server", "value");
-    for key in realtime_keys.iter().take(5) {
-        rt_chart = rt_chart.line(Line::new(
-            key.as_str(),
-            per_sample(r, |s| s.realtime.get(*key).copied().unwrap_or(0.0)),
-        ));
-    }
-    let mut body = format!(
-        "<p class=\"note\">Sampled from {} every {} ms; {} samples, {} failed.</p>",
-        esc(r.probes.source.as_deref().unwrap_or("the target database")),
-        r.probes.interval_ms,
-        count(r.probes.samples.len() as u64),
-        count(r.probes.failed_samples)
-    );
-    body.push_str(&chart_grid(
-        &[conns, wait_chart, pool_chart, rt_chart],
-        r.duration_s,
+    let mut sockets = Chart::new("Open websockets", "connections").line(Line::new(
+        "open websockets",
+        per_second(r, |p| p.gauge(gauge::SOCKETS_OPEN) as f64),
     ));
-    section(
-        "server",
-        "Server side: connections, locks, pools, realtime",
-        &body,
-    )
-}
-
-/// The wait events that ever had sessions, busiest first (at most six lines).
-fn top_wait_events(r: &RunResult) -> Vec<String> {
-    let names: BTreeSet<&String> = r
-        .probes
-        .samples
-        .iter()
-        .flat_map(|s| s.wait_events.keys())
-        .collect();
-    let mut ranked: Vec<(String, f64)> = names
-        .into_iter()
-        .map(|n| {
-            (
-                n.clone(),
-                max_of(&per_sample(r, |s| {
-                    f64::from(s.wait_events.get(n).copied().unwrap_or(0))
-                })),
-            )
-        })
-        .filter(|(_, peak)| *peak > 0.0)
-        .collect();
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-    ranked.into_iter().take(6).map(|(n, _)| n).collect()
+    if let Some(plan) = &r.plan {
+        sockets = sockets.limit(
+            f64::from(plan.realtime.max_connections),
+            format!("{} cap", plan.name),
+        );
+    }
+    let syncs = Chart::new("Syncs in flight", "syncs").line(Line::new(
+        "syncs in flight",
+        per_second(r, |p| p.gauge(gauge::SYNCS_IN_FLIGHT) as f64),
+    ));
+    let mut charts = vec![ops, devices];
+    // No device opened a socket (pulse off or periodic): no sockets chart of zeros.
+    if max_of(&sockets.lines[0].points) > 0.0 {
+        charts.push(sockets);
+    }
+    charts.push(syncs);
+    charts
 }
 
 pub fn oracle(r: &RunResult) -> String {
@@ -365,4 +280,31 @@ pub fn scenario(r: &RunResult) -> String {
     body.push_str(&super::html::table("plan", &["machine", "value"], &machine));
     let _ = write!(body, "<h3>Scenario as run</h3><pre>{}</pre>", esc(&json));
     section("scenario", "The scenario and plan as run", &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::risks;
+
+    #[test]
+    fn a_risk_the_scenario_did_not_exercise_draws_no_charts() {
+        let mut r = RunResult::default();
+        r.timeseries.points = (0..10)
+            .map(|t| syncstorm_metrics::SeriesPoint {
+                t,
+                ..Default::default()
+            })
+            .collect();
+        let findings = risks::assess(&r);
+        let quiet = &findings[1];
+        assert_eq!(quiet.verdict, Verdict::NotExercised, "{}", quiet.summary);
+        assert!(
+            !quiet.charts.is_empty(),
+            "the finding still carries its charts"
+        );
+        let html = risk(quiet, 10.0);
+        assert!(!html.contains("<svg"), "{html}");
+        assert!(html.contains("not exercised by this scenario"));
+    }
 }

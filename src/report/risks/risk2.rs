@@ -186,14 +186,12 @@ fn fallback_evidence(r: &RunResult) -> Vec<String> {
 }
 
 fn charts(r: &RunResult) -> Vec<Chart> {
+    // Sockets and devices on separate charts: 100k running devices would squeeze a 10k cap
+    // and the sockets held at it into the bottom tenth of one axis.
     let mut sockets = Chart::new("Open websockets vs the plan's cap", "connections")
         .line(Line::new(
             "open websockets (devices)",
             per_second(r, |p| p.gauge(gauge::SOCKETS_OPEN) as f64),
-        ))
-        .line(Line::new(
-            "active devices",
-            per_second(r, |p| p.gauge(gauge::DEVICES_ACTIVE) as f64),
         ))
         .line(Line::new(
             "server connections",
@@ -226,5 +224,16 @@ fn charts(r: &RunResult) -> Vec<Chart> {
             "p99",
             op_per_second(r, op::PULSE_DELIVERY, |o| o.p99_ms),
         ));
-    vec![sockets, refused, pulse]
+    let devices = Chart::new("Devices running, and those without a websocket", "devices")
+        .line(Line::new(
+            "running devices",
+            per_second(r, |p| p.gauge(gauge::DEVICES_ACTIVE) as f64),
+        ))
+        .line(Line::new(
+            "running without a websocket",
+            per_second(r, |p| {
+                (p.gauge(gauge::DEVICES_ACTIVE) - p.gauge(gauge::SOCKETS_OPEN)).max(0) as f64
+            }),
+        ));
+    vec![sockets, devices, refused, pulse]
 }
