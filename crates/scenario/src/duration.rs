@@ -39,7 +39,7 @@ impl<'de> Deserialize<'de> for HumanDuration {
         struct V;
         impl serde::de::Visitor<'_> for V {
             type Value = HumanDuration;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 write!(f, "{DURATION_HINT}")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<HumanDuration, E> {

@@ -159,7 +159,7 @@ impl<'de> Deserialize<'de> for RowsSpec {
         struct V;
         impl<'de> serde::de::Visitor<'de> for V {
             type Value = RowsSpec;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a row count or a table like { dist = \"lognormal\", median = 200, max = 5000 }")
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<RowsSpec, E> {
@@ -222,7 +222,7 @@ impl<'de> Deserialize<'de> for DevicesSpec {
         struct V;
         impl serde::de::Visitor<'_> for V {
             type Value = DevicesSpec;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a whole number of devices or a share of the population like \"100%\"")
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<DevicesSpec, E> {
@@ -413,7 +413,7 @@ impl<'de> Deserialize<'de> for WorkersSpec {
         struct V;
         impl serde::de::Visitor<'_> for V {
             type Value = WorkersSpec;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("\"auto\" or a whole number of worker processes from 1 to 256")
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<WorkersSpec, E> {

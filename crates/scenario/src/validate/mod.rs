@@ -115,7 +115,7 @@ pub(crate) fn validate(file: &str, raw: Scenario, document: toml::Value) -> Chec
 
 /// The device crate checks its own ranges and names the knob by its scenario path.
 fn check_device(
-    cx: &Ctx,
+    cx: &Ctx<'_>,
     knobs: syncstorm_device::DeviceKnobs,
 ) -> Checked<syncstorm_device::DeviceKnobs> {
     match knobs.validate().into_iter().next() {
@@ -128,7 +128,7 @@ fn check_device(
     }
 }
 
-fn check_name(cx: &Ctx, name: &str) -> Checked<String> {
+fn check_name(cx: &Ctx<'_>, name: &str) -> Checked<String> {
     let ok = !name.is_empty()
         && name
             .chars()
@@ -140,7 +140,11 @@ fn check_name(cx: &Ctx, name: &str) -> Checked<String> {
     }
 }
 
-fn check_behaviour(cx: &Ctx, b: raw::BehaviourSpec, load_length: Duration) -> Checked<Behaviour> {
+fn check_behaviour(
+    cx: &Ctx<'_>,
+    b: raw::BehaviourSpec,
+    load_length: Duration,
+) -> Checked<Behaviour> {
     if !(b.edits_per_hour.is_finite() && b.edits_per_hour >= 0.0) {
         return Err(cx.err(
             "behaviour.edits_per_hour",
@@ -168,7 +172,7 @@ fn check_behaviour(cx: &Ctx, b: raw::BehaviourSpec, load_length: Duration) -> Ch
 }
 
 fn check_bulk_import(
-    cx: &Ctx,
+    cx: &Ctx<'_>,
     bi: raw::BulkImportSpec,
     load_length: Duration,
 ) -> Checked<BulkImport> {
@@ -211,7 +215,7 @@ fn check_bulk_import(
     })
 }
 
-fn check_faults(cx: &Ctx, f: raw::FaultsSpec, load_length: Duration) -> Checked<Faults> {
+fn check_faults(cx: &Ctx<'_>, f: raw::FaultsSpec, load_length: Duration) -> Checked<Faults> {
     let mut outages = Vec::new();
     for (i, o) in f.outages.iter().enumerate() {
         let path = format!("faults.outages.{i}");
@@ -244,7 +248,7 @@ fn check_faults(cx: &Ctx, f: raw::FaultsSpec, load_length: Duration) -> Checked<
     })
 }
 
-fn check_run(cx: &Ctx, r: raw::RunSpec) -> Checked<RunSettings> {
+fn check_run(cx: &Ctx<'_>, r: raw::RunSpec) -> Checked<RunSettings> {
     if r.out.trim().is_empty() {
         return Err(cx.err(
             "run.out",

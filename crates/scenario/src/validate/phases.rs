@@ -9,7 +9,7 @@ use std::time::Duration;
 const MAX_PHASE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 pub(super) fn check_phases(
-    cx: &Ctx,
+    cx: &Ctx<'_>,
     phases: &[raw::PhaseSpec],
     population: &Population,
 ) -> Checked<Vec<Phase>> {
@@ -48,7 +48,7 @@ pub(super) fn check_phases(
 }
 
 fn check_load(
-    cx: &Ctx,
+    cx: &Ctx<'_>,
     path: &str,
     p: &raw::PhaseSpec,
     duration: Duration,
@@ -87,7 +87,7 @@ fn check_load(
 
 /// The ramp's length from `ramp` or `spawn_rate`; it must fit in the phase.
 fn closed_ramp(
-    cx: &Ctx,
+    cx: &Ctx<'_>,
     path: &str,
     p: &raw::PhaseSpec,
     change: u64,
@@ -125,7 +125,7 @@ fn closed_ramp(
     }
 }
 
-fn non_negative(cx: &Ctx, path: &str, v: f64) -> Checked<f64> {
+fn non_negative(cx: &Ctx<'_>, path: &str, v: f64) -> Checked<f64> {
     if v.is_finite() && v >= 0.0 {
         Ok(v)
     } else {

@@ -7,7 +7,7 @@ use crate::plan::{Population, TABLES};
 use crate::raw::{self, DistName, RowsSpec};
 use std::collections::BTreeMap;
 
-pub(super) fn check_population(cx: &Ctx, p: raw::PopulationSpec) -> Checked<Population> {
+pub(super) fn check_population(cx: &Ctx<'_>, p: raw::PopulationSpec) -> Checked<Population> {
     if !(1..=MAX_USERS).contains(&p.users) {
         return Err(cx.err(
             "population.users",
@@ -84,7 +84,7 @@ const MAX_USERS: u64 = 10_000_000;
 /// Rows per user per table: far above any real user, low enough that sums cannot overflow.
 pub(super) const MAX_ROWS: u64 = 10_000_000;
 
-fn check_dist(cx: &Ctx, path: &str, spec: RowsSpec) -> Checked<RowDist> {
+fn check_dist(cx: &Ctx<'_>, path: &str, spec: RowsSpec) -> Checked<RowDist> {
     let dist = check_dist_fields(cx, path, spec)?;
     if dist.max() > MAX_ROWS {
         return Err(cx.err(
@@ -98,7 +98,7 @@ fn check_dist(cx: &Ctx, path: &str, spec: RowsSpec) -> Checked<RowDist> {
     Ok(dist)
 }
 
-fn check_dist_fields(cx: &Ctx, path: &str, spec: RowsSpec) -> Checked<RowDist> {
+fn check_dist_fields(cx: &Ctx<'_>, path: &str, spec: RowsSpec) -> Checked<RowDist> {
     let d = match spec {
         RowsSpec::Count(n) => return Ok(RowDist::Fixed { n }),
         RowsSpec::Dist(d) => d,

@@ -6,7 +6,7 @@ use crate::plan::{Target, TargetKind};
 use crate::raw;
 use syncstorm_plans::{PlanError, SupabasePlan};
 
-pub(super) fn check_target(cx: &Ctx, t: raw::TargetSpec) -> Checked<Target> {
+pub(super) fn check_target(cx: &Ctx<'_>, t: raw::TargetSpec) -> Checked<Target> {
     let (plan, applied) = check_plan(cx, &t)?;
     if let Some(rate) = t.max_request_rate {
         cx.positive("target.max_request_rate", rate, "requests per second")?;
@@ -23,7 +23,7 @@ pub(super) fn check_target(cx: &Ctx, t: raw::TargetSpec) -> Checked<Target> {
 }
 
 /// The preset with every override applied, and the overrides as `(field, value)`.
-fn check_plan(cx: &Ctx, t: &raw::TargetSpec) -> Checked<(SupabasePlan, Vec<(String, String)>)> {
+fn check_plan(cx: &Ctx<'_>, t: &raw::TargetSpec) -> Checked<(SupabasePlan, Vec<(String, String)>)> {
     let mut plan = SupabasePlan::preset(&t.plan).map_err(|_| {
         let names = syncstorm_plans::names();
         let hint = did_you_mean(&t.plan, names.iter().copied());
@@ -59,7 +59,7 @@ fn check_plan(cx: &Ctx, t: &raw::TargetSpec) -> Checked<(SupabasePlan, Vec<(Stri
     Ok((plan, applied))
 }
 
-fn check_kind(cx: &Ctx, t: raw::TargetSpec) -> Checked<TargetKind> {
+fn check_kind(cx: &Ctx<'_>, t: raw::TargetSpec) -> Checked<TargetKind> {
     Ok(match t.kind {
         raw::TargetKindName::Embedded => {
             for (field, set) in [
@@ -84,7 +84,7 @@ fn check_kind(cx: &Ctx, t: raw::TargetSpec) -> Checked<TargetKind> {
     })
 }
 
-fn check_url(cx: &Ctx, url: Option<String>) -> Checked<String> {
+fn check_url(cx: &Ctx<'_>, url: Option<String>) -> Checked<String> {
     match url {
         None => Err(cx.err("target.url", "is missing; kind = \"supabase\" needs the project URL, e.g. --set target.url=$SUPABASE_URL")),
         Some(u) if u.starts_with("http://") || u.starts_with("https://") => Ok(u.trim_end_matches('/').to_string()),

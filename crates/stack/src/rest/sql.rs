@@ -209,7 +209,7 @@ pub fn read(
 }
 
 fn returning_tail(
-    b: &Builder,
+    b: &Builder<'_>,
     q: &QueryParams,
     returning: Returning,
 ) -> Result<(String, String), RestError> {

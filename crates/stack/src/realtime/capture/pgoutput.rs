@@ -87,7 +87,7 @@ impl Decoder {
             .any(|c| !types.contains_key(&c.typeoid))
     }
 
-    fn relation(&mut self, r: &mut Reader) -> Result<(), DecodeError> {
+    fn relation(&mut self, r: &mut Reader<'_>) -> Result<(), DecodeError> {
         let oid = r.u32()?;
         let schema = match r.cstr()? {
             "" => "pg_catalog".to_string(),
@@ -119,7 +119,7 @@ impl Decoder {
     fn change(
         &self,
         kind: ChangeKind,
-        r: &mut Reader,
+        r: &mut Reader<'_>,
         catalog: &Catalog,
         types: &TypeNames,
     ) -> Result<RawChange, DecodeError> {
@@ -191,7 +191,11 @@ fn key_columns(cols: &[RawColumn], rel: &Relation) -> Vec<RawColumn> {
 
 /// One TupleData; `key_only` keeps the replica identity columns (an old key carries nulls
 /// for the rest). Unchanged TOASTed values are left out, as wal2json leaves them out.
-fn tuple(r: &mut Reader, rel: &Relation, key_only: bool) -> Result<Vec<RawColumn>, DecodeError> {
+fn tuple(
+    r: &mut Reader<'_>,
+    rel: &Relation,
+    key_only: bool,
+) -> Result<Vec<RawColumn>, DecodeError> {
     let n = r.i16()? as usize;
     if n != rel.columns.len() {
         return Err(error(format!(
