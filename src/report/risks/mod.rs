@@ -9,6 +9,7 @@
 //! Supabase's. A hard limit reached (sockets at the plan's cap, refused upgrades, lock waits
 //! between users) does not depend on the machine's speed and keeps its verdict.
 
+mod clauses;
 pub mod machine;
 mod realtime_backlog;
 mod risk1;

@@ -2,7 +2,8 @@
 
 use syncstorm_metrics::{counter, op};
 
-use super::{Finding, Verdict, join_clauses, top_kinds};
+use super::clauses::Clauses;
+use super::{Finding, Verdict, top_kinds};
 use crate::report::charts::{Chart, Line};
 use crate::report::html::{count, ms, pct, rate};
 use crate::report::series::{
@@ -63,25 +64,24 @@ pub fn assess(r: &RunResult) -> Finding {
     let server_errors = server_side(&check.errors_by_kind);
     let failed: u64 = server_errors.values().sum();
     let fail_rate = failed as f64 / check.count as f64;
-    let mut hard = Vec::new();
-    let mut soft = Vec::new();
+    let mut clauses = Clauses::default();
     if fail_rate >= 0.01 {
-        hard.push(format!(
+        clauses.hard(format!(
             "token checks failed at {} ({})",
             pct(fail_rate),
             top_kinds(&server_errors)
         ));
     } else if failed > 0 {
-        soft.push(format!(
+        clauses.soft(format!(
             "{} token checks failed ({})",
             count(failed),
             top_kinds(&server_errors)
         ));
     }
     if pool_wait >= pool_timeout_ms {
-        hard.push(format!("the pool queue grew past {}", ms(pool_timeout_ms)));
+        clauses.hard(format!("the pool queue grew past {}", ms(pool_timeout_ms)));
     } else if pool_queue > 0 {
-        soft.push(format!(
+        clauses.soft(format!(
             "up to {} requests queued for a pooled connection (longest wait {})",
             count(pool_queue.into()),
             ms(pool_wait)
@@ -89,58 +89,45 @@ pub fn assess(r: &RunResult) -> Finding {
     }
     if let Some(max) = max_conn.filter(|m| *m > 0) {
         if peak_conn >= max {
-            hard.push(format!(
+            clauses.hard(format!(
                 "DB connections reached the limit ({peak_conn} of {max})"
             ));
         } else if f64::from(peak_conn) >= 0.8 * f64::from(max) {
-            soft.push(format!("DB connections reached {peak_conn} of {max}"));
+            clauses.soft(format!("DB connections reached {peak_conn} of {max}"));
         }
     }
     if let Some(refresh) = r.operations.get(op::TOKEN_REFRESH).filter(|o| o.count > 0) {
         let auth_errors = server_side(&refresh.errors_by_kind);
         let auth_failed: u64 = auth_errors.values().sum();
         if auth_failed as f64 >= 0.01 * refresh.count as f64 {
-            hard.push(format!(
+            clauses.hard(format!(
                 "session refreshes failed at {} ({})",
                 pct(auth_failed as f64 / refresh.count as f64),
                 top_kinds(&auth_errors)
             ));
         } else if refresh.p99_ms >= SLOW_P99_MS {
-            soft.push(format!("session refresh p99 was {}", ms(refresh.p99_ms)));
+            clauses.soft(format!("session refresh p99 was {}", ms(refresh.p99_ms)));
         }
     }
     if check.p99_ms >= SLOW_P99_MS {
-        hard.push(format!("token check p99 was {}", ms(check.p99_ms)));
+        clauses.hard(format!("token check p99 was {}", ms(check.p99_ms)));
     } else if check.p99_ms >= STRAIN_P99_MS {
-        soft.push(format!("token check p99 was {}", ms(check.p99_ms)));
+        clauses.soft(format!("token check p99 was {}", ms(check.p99_ms)));
     }
 
     let scale = format!("at {} opens/min", rate(opens_per_min as f64));
-    (finding.verdict, finding.summary) = if !hard.is_empty() {
-        (
-            Verdict::Confirmed,
-            format!("{scale} {}.", join_clauses(&hard)),
-        )
-    } else if !soft.is_empty() {
-        (
-            Verdict::Strained,
-            format!("{scale} {}.", join_clauses(&soft)),
-        )
-    } else {
+    (finding.verdict, finding.summary) = clauses.verdict(&scale, " ", || {
         let conn = match max_conn {
             Some(max) if !r.probes.samples.is_empty() => {
                 format!(", and DB connections peaked at {peak_conn} of {max}")
             }
             _ => String::new(),
         };
-        (
-            Verdict::NotObserved,
-            format!(
-                "{scale} token checks stayed at p99 {} with no errors{conn}.",
-                ms(check.p99_ms)
-            ),
+        format!(
+            "{scale} token checks stayed at p99 {} with no errors{conn}.",
+            ms(check.p99_ms)
         )
-    };
+    });
     finding.evidence = evidence(
         r,
         check,

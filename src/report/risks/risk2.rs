@@ -2,7 +2,8 @@
 
 use syncstorm_metrics::{counter, gauge, op};
 
-use super::{Finding, Verdict, join_clauses, top_kinds};
+use super::clauses::Clauses;
+use super::{Finding, Verdict, top_kinds};
 use crate::report::charts::{Chart, Line};
 use crate::report::html::{count, ms};
 use crate::report::series::{op_per_second, op_rate, per_sample, per_second, realtime_peak};
@@ -49,19 +50,18 @@ pub fn assess(r: &RunResult) -> Finding {
     let pulse = r.operations.get(op::PULSE_DELIVERY);
     let pulse_p99 = pulse.map_or(0.0, |p| p.p99_ms);
 
-    let mut hard = Vec::new();
-    let mut soft = Vec::new();
+    let mut clauses = Clauses::default();
     if rejected > 0 {
-        hard.push(format!(
+        clauses.hard(format!(
             "{} websocket upgrades were refused",
             count(rejected)
         ));
     }
     match cap {
         Some(cap) if peak >= cap => {
-            hard.push(format!("connections hit the plan's cap of {}", count(cap)))
+            clauses.hard(format!("connections hit the plan's cap of {}", count(cap)))
         }
-        Some(cap) if peak as f64 >= 0.8 * cap as f64 => soft.push(format!(
+        Some(cap) if peak as f64 >= 0.8 * cap as f64 => clauses.soft(format!(
             "connections reached {} of the plan's cap of {}",
             count(peak),
             count(cap)
@@ -78,37 +78,24 @@ pub fn assess(r: &RunResult) -> Finding {
             drop_seconds.max(1)
         );
         if drop_seconds >= super::realtime_backlog::SUSTAINED_DROP_SECONDS {
-            hard.push(clause);
+            clauses.hard(clause);
         } else {
-            soft.push(clause);
+            clauses.soft(clause);
         }
     }
     if pulse_p99 >= SLOW_PULSE_P99_MS {
-        soft.push(format!("pulse delivery p99 was {}", ms(pulse_p99)));
+        clauses.soft(format!("pulse delivery p99 was {}", ms(pulse_p99)));
     }
     let scale = format!(
         "with {} devices and a peak of {} open websockets",
         count(r.peak.devices),
         count(peak)
     );
-    finding.on_latency = hard.is_empty() && pulse_p99 >= SLOW_PULSE_P99_MS;
-    (finding.verdict, finding.summary) = if !hard.is_empty() {
-        (
-            Verdict::Confirmed,
-            format!("{scale}, {}.", join_clauses(&hard)),
-        )
-    } else if !soft.is_empty() {
-        (
-            Verdict::Strained,
-            format!("{scale}, {}.", join_clauses(&soft)),
-        )
-    } else {
+    finding.on_latency = !clauses.confirms() && pulse_p99 >= SLOW_PULSE_P99_MS;
+    (finding.verdict, finding.summary) = clauses.verdict(&scale, ", ", || {
         let cap_text = cap.map_or(String::new(), |c| format!(" (cap {})", count(c)));
-        (
-            Verdict::NotObserved,
-            format!("{scale}{cap_text}, no upgrade was refused."),
-        )
-    };
+        format!("{scale}{cap_text}, no upgrade was refused.")
+    });
     finding.evidence = evidence(r, cap, rejected);
     if let Some(server) = server_peak {
         finding.evidence.insert(

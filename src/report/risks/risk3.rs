@@ -4,7 +4,8 @@ use std::collections::BTreeSet;
 
 use syncstorm_metrics::{counter, gauge, op};
 
-use super::{Finding, Verdict, join_clauses};
+use super::clauses::Clauses;
+use super::{Finding, Verdict};
 use crate::report::charts::{Chart, Line};
 use crate::report::html::{count, ms, pct};
 use crate::report::series::{max_of, op_per_second, op_where, per_sample, quantile_ms};
@@ -76,8 +77,7 @@ pub fn assess(r: &RunResult) -> Finding {
     let pool_waiting = max_of(&per_sample(r, |s| {
         s.pools.values().map(|p| p.waiting).sum::<u32>() as f64
     })) as u64;
-    let mut hard = Vec::new();
-    let mut soft = Vec::new();
+    let mut clauses = Clauses::default();
     let slow = format!(
         "{subject} slowed from p99 {} to {} ({slowdown:.1}×) {during_what}",
         ms(p99_out),
@@ -86,9 +86,9 @@ pub fn assess(r: &RunResult) -> Finding {
     let slowed = slowdown >= 1.5 || err_rate >= 0.01;
     if cross > 0 {
         if slowed {
-            hard.push(slow.clone());
+            clauses.hard(slow.clone());
         }
-        hard.push(format!(
+        clauses.hard(format!(
             "up to {cross} requests of other users waited on an importer's row locks"
         ));
     } else if slowed {
@@ -101,21 +101,21 @@ pub fn assess(r: &RunResult) -> Finding {
             "without any lock wait between users: contention for the CPU or the disk, not row locks"
                 .into()
         };
-        soft.push(format!("{slow}, {cause}"));
+        clauses.soft(format!("{slow}, {cause}"));
     }
     if err_rate >= 0.01 {
-        soft.push(format!(
+        clauses.soft(format!(
             "{} of {subject} failed {during_what}",
             pct(err_rate)
         ));
     }
     if same > 0 {
-        soft.push(format!(
+        clauses.soft(format!(
             "{same} lock waits were within one user's own rows (its sync-token row), which slow only that user"
         ));
     }
     if cross == 0 && (blocked > 0 || lock_waits > 0) && same == 0 {
-        soft.push(format!(
+        clauses.soft(format!(
             "up to {blocked} sessions were blocked and {lock_waits} waited on row locks that were not between users' requests"
         ));
     }
@@ -124,40 +124,23 @@ pub fn assess(r: &RunResult) -> Finding {
         (0, Some(rows)) => format!("with bulk imports of {} rows each", count(rows)),
         _ => format!("while bulk imports wrote {} rows", count(bulk_rows)),
     };
-    (finding.verdict, finding.summary) = if !hard.is_empty() {
-        (
-            Verdict::Confirmed,
-            format!("{scale}, {}.", join_clauses(&hard)),
-        )
-    } else if !soft.is_empty() {
-        (
-            Verdict::Strained,
-            format!("{scale}, {}.", join_clauses(&soft)),
-        )
-    } else if !marked && r.probes.samples.is_empty() {
-        let p99 = r.operations.get(op::PUSH).map_or(0.0, |o| o.p99_ms);
-        (
-            Verdict::NotObserved,
+    (finding.verdict, finding.summary) = clauses.verdict(&scale, ", ", || {
+        if !marked && r.probes.samples.is_empty() {
+            let p99 = r.operations.get(op::PUSH).map_or(0.0, |o| o.p99_ms);
             format!(
                 "{scale}, pushes kept p99 {} over the run; without server probes, lock waits could not be seen.",
                 ms(p99)
-            ),
-        )
-    } else if during_n == 0 {
-        (
-            Verdict::NotObserved,
-            format!("{scale}, no session waited on a row lock and no push overlapped a lock wait."),
-        )
-    } else {
-        (
-            Verdict::NotObserved,
+            )
+        } else if during_n == 0 {
+            format!("{scale}, no session waited on a row lock and no push overlapped a lock wait.")
+        } else {
             format!(
                 "{scale}, {subject} kept p99 {} {during_what} (vs {} otherwise) and no session was blocked.",
                 ms(p99_in),
                 ms(p99_out)
-            ),
-        )
-    };
+            )
+        }
+    });
     finding.evidence = vec![
         format!(
             "Pushes {during_what}: {} (p99 {}); otherwise: p99 {}.",
