@@ -365,7 +365,7 @@ impl<'a> Sim<'a> {
             let now = self.instant(self.now_us);
             let act = match a {
                 Activation::Open { device, .. } => {
-                    self.recorder.count(fleet::ARRIVALS, 1);
+                    self.recorder.count(counter::ARRIVALS, 1);
                     self.behaviour.open(device, now, false)
                 }
                 Activation::Start { device, .. } => self.behaviour.open(device, now, true),

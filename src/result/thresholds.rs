@@ -81,8 +81,8 @@ pub fn metric_value(r: &RunResult, metric: &Metric) -> Option<f64> {
 
 fn shown(v: f64, kind: MetricKind) -> String {
     match kind {
-        MetricKind::Duration => crate::report::html::ms(v),
-        MetricKind::Rate => crate::report::html::pct(v),
+        MetricKind::Duration => crate::figures::ms(v),
+        MetricKind::Rate => crate::figures::pct(v),
         MetricKind::Count => format!("{v}"),
     }
 }

@@ -47,7 +47,8 @@ pub fn merge_oracle(summaries: &[WorkerSummary]) -> Option<OracleResult> {
 }
 
 fn coordinated_omission(swarm: &SwarmOutcome) -> CoordinatedOmission {
-    use crate::swarm::fleet::{ARRIVAL_LAG_MS_TOTAL, ARRIVALS, LATE_ARRIVAL};
+    use crate::swarm::fleet::LATE_ARRIVAL;
+    use syncstorm_metrics::counter::{ARRIVAL_LAG_MS_TOTAL, ARRIVALS};
     let arrivals = swarm.total.counter(ARRIVALS);
     if arrivals == 0 {
         return CoordinatedOmission {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use syncstorm_device::{Device, DeviceKnobs, Event, SyncOutcome};
-use syncstorm_metrics::{Recorder, gauge, op};
+use syncstorm_metrics::{Recorder, counter, gauge, op};
 use syncstorm_wire::client::{Endpoint, HttpClients};
 use syncstorm_wire::postgrest::ErrorKind;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
@@ -31,10 +31,6 @@ use syncstorm_wire::client::Session;
 /// Inputs queued per device; when full the event is dropped and counted (user events are
 /// triggers: one pending trigger already makes the device sync again).
 const INPUT_CAPACITY: usize = 16;
-/// Counter: open-model arrivals delivered to their device.
-pub const ARRIVALS: &str = "arrivals";
-/// Counter: total delivery delay of open-model arrivals behind their intended instant, ms.
-pub const ARRIVAL_LAG_MS_TOTAL: &str = "arrival_lag_ms_total";
 /// An arrival delivered later than this behind its intended instant counts as late.
 pub const LATE_ARRIVAL: Duration = Duration::from_millis(10);
 /// One round of quiet syncs: completed, failed (the device answered, its sync did not
@@ -166,10 +162,10 @@ impl Recorders {
     /// An open-model arrival delivered `lag` after its intended instant.
     pub fn record_arrival(&self, device: u64, lag: Duration) {
         let cohort = &self.cohorts[device as usize % COHORTS];
-        cohort.count(ARRIVALS, 1);
-        cohort.count(ARRIVAL_LAG_MS_TOTAL, lag.as_millis() as u64);
+        cohort.count(counter::ARRIVALS, 1);
+        cohort.count(counter::ARRIVAL_LAG_MS_TOTAL, lag.as_millis() as u64);
         if lag > LATE_ARRIVAL {
-            cohort.count(syncstorm_metrics::counter::ARRIVALS_LATE, 1);
+            cohort.count(counter::ARRIVALS_LATE, 1);
         }
     }
 

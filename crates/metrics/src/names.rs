@@ -46,6 +46,10 @@ pub mod counter {
     pub const BULK_ROWS: &str = "bulk_rows";
     /// Open-model arrivals that started late because the generator fell behind.
     pub const ARRIVALS_LATE: &str = "arrivals_late";
+    /// Open-model arrivals delivered to their device.
+    pub const ARRIVALS: &str = "arrivals";
+    /// Total delivery delay of open-model arrivals behind their intended instant, ms.
+    pub const ARRIVAL_LAG_MS_TOTAL: &str = "arrival_lag_ms_total";
 }
 
 /// Gauges: levels, summed over recorders.

@@ -49,7 +49,7 @@ pub fn assess(r: &RunResult) -> Finding {
     };
     // The offered rate: open-model arrivals as scheduled (a device still busy signing in or
     // queued when its open arrives handles it later), else the opens devices handled.
-    let opens_per_min = match peak_per_minute(r, crate::swarm::fleet::ARRIVALS) {
+    let opens_per_min = match peak_per_minute(r, counter::ARRIVALS) {
         0 => peak_per_minute(r, counter::APP_OPENS),
         arrivals => arrivals,
     };
