@@ -33,7 +33,7 @@ use syncstorm_metrics::Recorder;
 use syncstorm_wire::client::{
     AuthClient, ConnectionModel, Endpoint, HttpClient, HttpClients, HttpOptions, http_client,
 };
-use syncstorm_wire::postgrest::ErrorKind;
+use syncstorm_wire::error::ErrorKind;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;

@@ -9,7 +9,7 @@ use futures_util::stream::FuturesUnordered;
 use syncstorm_device::{Action, Device, Event, PulseMode, SyncOutcome, Timer};
 use syncstorm_metrics::{counter, gauge};
 use syncstorm_wire::client::{AuthClient, RealtimeEvent, RestClient, Session};
-use syncstorm_wire::postgrest::ErrorKind;
+use syncstorm_wire::error::ErrorKind;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use syncstorm_metrics::Recorder;
-use syncstorm_wire::postgrest::ErrorKind;
+use syncstorm_wire::error::ErrorKind;
 
 /// Operation names the driver records. Shared names come from `syncstorm_metrics::op`; the
 /// rest are the driver's own (per-table and per-tier pulls, the `client_lww` read).

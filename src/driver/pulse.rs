@@ -8,7 +8,7 @@ use syncstorm_metrics::{counter, gauge};
 use syncstorm_wire::client::{
     Endpoint, RealtimeClient, RealtimeEvent, RealtimeOptions, Subscription,
 };
-use syncstorm_wire::postgrest::ErrorKind;
+use syncstorm_wire::error::ErrorKind;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use syncstorm_device::{Action, Event, PushAnswer, RequestFailed, Row, Table, sync_push_body};
 use syncstorm_wire::client::{ClientError, RestClient, SyncPushAnswer};
-use syncstorm_wire::postgrest::ErrorKind;
+use syncstorm_wire::error::ErrorKind;
 use tokio::sync::watch;
 use uuid::Uuid;
 

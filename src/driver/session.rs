@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use syncstorm_wire::client::{AuthClient, ClientError, Session};
-use syncstorm_wire::postgrest::ErrorKind;
+use syncstorm_wire::error::ErrorKind;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 

@@ -17,7 +17,7 @@ use futures_util::stream::FuturesUnordered;
 use syncstorm_device::{Device, DeviceKnobs, Event, SyncOutcome};
 use syncstorm_metrics::{Recorder, counter, gauge, op};
 use syncstorm_wire::client::{Endpoint, HttpClients};
-use syncstorm_wire::postgrest::ErrorKind;
+use syncstorm_wire::error::ErrorKind;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;

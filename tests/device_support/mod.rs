@@ -18,7 +18,7 @@ use syncstorm_stack::{RunningStack, Stack, StackConfig};
 use syncstorm_wire::client::{
     AuthClient, Endpoint, HttpOptions, ReconnectPolicy, Session, http_client,
 };
-use syncstorm_wire::postgrest::ErrorKind;
+use syncstorm_wire::error::ErrorKind;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;

@@ -1,5 +1,5 @@
 //! Names shared by whoever records (driver, swarm) and whoever reads (report, thresholds).
-//! Error kinds are `syncstorm_wire::postgrest::ErrorKind::name()` (`pool_timeout`, …).
+//! Error kinds are `syncstorm_wire::error::ErrorKind::name()` (`pool_timeout`, …).
 
 /// Operations: one latency histogram each, in µs.
 pub mod op {

@@ -1,6 +1,7 @@
 //! Risk 1: the metadata (USAP token) fetch storm when many apps open at once.
 
 use syncstorm_metrics::{counter, op};
+use syncstorm_wire::error::ErrorKind;
 
 use super::clauses::Clauses;
 use super::{Finding, Verdict, top_kinds};
@@ -13,9 +14,11 @@ use crate::report::series::{
 use crate::result::RunResult;
 
 const CLAIM: &str = "If 100,000 users open the app at once, the heartbeat (token) checks can exceed the database's connection limit.";
-/// Error kinds the generator's side causes (simulated outages, its own fd or port limits):
-/// they say nothing about the server, so risk 1 does not count them.
-pub(crate) const CLIENT_SIDE_KINDS: [&str; 3] = ["offline", "emfile", "addr_not_available"];
+/// Whether an error kind (by its name in the result) is the generator's own doing — a
+/// simulated outage, its own file or port limits — which says nothing about the server.
+fn client_side(kind: &str) -> bool {
+    ErrorKind::from_name(kind).is_some_and(ErrorKind::is_client_side)
+}
 
 /// The error counts the server is answerable for.
 fn server_side(
@@ -23,7 +26,7 @@ fn server_side(
 ) -> std::collections::BTreeMap<String, u64> {
     kinds
         .iter()
-        .filter(|(k, _)| !CLIENT_SIDE_KINDS.contains(&k.as_str()))
+        .filter(|(k, _)| !client_side(k))
         .map(|(k, n)| (k.clone(), *n))
         .collect()
 }
@@ -168,7 +171,7 @@ fn evidence(
     let client_side: u64 = check
         .errors_by_kind
         .iter()
-        .filter(|(k, _)| CLIENT_SIDE_KINDS.contains(&k.as_str()))
+        .filter(|(k, _)| client_side(k))
         .map(|(_, n)| n)
         .sum();
     if client_side > 0 {

@@ -5,8 +5,8 @@ use serde::de::DeserializeOwned;
 
 use super::http::{HttpClient, Method, Request};
 use super::{ClientError, Endpoint};
+use crate::error::ErrorKind;
 use crate::gotrue::{AdminCreateUser, PasswordGrant, RefreshGrant, TokenResponse, User};
-use crate::postgrest::ErrorKind;
 
 /// What a device keeps of a GoTrue session: the two tokens, the expiry and the user id (the
 /// `user` object of the token response is dropped to keep devices small).

@@ -3,7 +3,8 @@
 
 use std::io;
 
-use crate::postgrest::{ErrorKind, PostgrestError};
+use crate::error::ErrorKind;
+use crate::postgrest::PostgrestError;
 
 /// A failed request or socket operation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

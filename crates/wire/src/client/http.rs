@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ClientError;
 use super::pool::{Pool, Registry};
-use crate::postgrest::ErrorKind;
+use crate::error::ErrorKind;
 
 /// A Supabase project as one device sees it: the base URL (`http://127.0.0.3:54321`, the
 /// address this device should use) and the project's anon key. Cheap to clone (one `Arc`):

@@ -12,7 +12,7 @@ use tokio::net::{TcpSocket, TcpStream};
 
 use super::ClientError;
 use super::http::{Endpoint, HttpOptions, Method, Request};
-use crate::postgrest::ErrorKind;
+use crate::error::ErrorKind;
 
 /// Heads longer than this are refused (PostgREST's are ~300 bytes).
 const MAX_HEAD: usize = 64 * 1024;

@@ -9,7 +9,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::client::http::{HttpClient, Method, Request};
 use crate::client::{ConnectionModel, Endpoint, HttpClients, HttpOptions, http_client};
-use crate::postgrest::ErrorKind;
+use crate::error::ErrorKind;
 
 const WAIT: Duration = Duration::from_secs(5);
 const OK_JSON: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 19\r\n\r\n[{\"sync_token\":42}]";

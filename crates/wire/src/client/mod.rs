@@ -1,6 +1,6 @@
 //! Thin Supabase clients for the simulated devices: [`AuthClient`] (GoTrue), [`RestClient`]
 //! (PostgREST) and [`RealtimeClient`] (Phoenix websocket). They know nothing of devices or
-//! metrics; every failure is a [`ClientError`] with a small [`ErrorKind`](crate::postgrest::ErrorKind).
+//! metrics; every failure is a [`ClientError`] with a small [`ErrorKind`](crate::error::ErrorKind).
 //!
 //! HTTP: our own small HTTP/1.1 client for `http://` targets (see `http`), reqwest for
 //! `https://`. Memory: with the per-device connection model each device owns a pool of

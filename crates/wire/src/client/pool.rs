@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::ClientError;
 use super::http::{Endpoint, HttpOptions, Method, Request};
 use super::http1::{self, Conn};
-use crate::postgrest::ErrorKind;
+use crate::error::ErrorKind;
 
 /// The pools made with one set of options, and their reaper.
 #[derive(Debug)]

@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::{ClientError, Endpoint};
+use crate::error::ErrorKind;
 use crate::phoenix::{PostgresChangeFilter, Vsn};
-use crate::postgrest::ErrorKind;
 
 /// Delays between reconnect attempts: `delays[n]` after the n-th failure in a row, the last one
 /// repeating; with `full_jitter` each wait is uniform in `[0, delay]`.

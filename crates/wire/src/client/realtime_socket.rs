@@ -12,8 +12,8 @@ use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 use super::ClientError;
 use super::realtime::{RealtimeEvent, SocketSetup, closed};
 use super::rest::parse_iso_millis;
+use crate::error::ErrorKind;
 use crate::phoenix::{self, JoinConfig, JoinPayload, Message, ReplyPayload, ReplyStatus, event};
-use crate::postgrest::ErrorKind;
 
 use super::realtime_upgrade::{Socket, connect};
 

@@ -12,8 +12,8 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
+use crate::error::ErrorKind;
 use crate::phoenix::{Message, ReplyStatus, Vsn, event};
-use crate::postgrest::ErrorKind;
 
 type Peer = WebSocketStream<TcpStream>;
 

@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use super::ClientError;
 use super::realtime::SocketSetup;
 use super::transport::Transport;
-use crate::postgrest::ErrorKind;
+use crate::error::ErrorKind;
 
 pub(crate) type Socket = WebSocketStream<Transport>;
 

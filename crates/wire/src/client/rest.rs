@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::http::{HttpClient, Method, Request};
 use super::{ClientError, Endpoint};
-use crate::postgrest::ErrorKind;
+use crate::error::ErrorKind;
 
 /// `…/rest/v1` of one project, called with a user's access token.
 #[derive(Debug, Clone)]

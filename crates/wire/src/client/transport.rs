@@ -15,7 +15,7 @@ use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore, crypto};
 
 use super::ClientError;
-use crate::postgrest::ErrorKind;
+use crate::error::ErrorKind;
 
 pub(crate) enum Transport {
     Plain(TcpStream),
