@@ -258,4 +258,74 @@ fn capacity_confirm_measures_the_knee_and_half_of_it() {
     let html = std::fs::read_to_string(Path::new(json).with_extension("html")).unwrap();
     assert!(html.contains("Measured (real runs)") && html.contains("pro, measured"));
     assert!(stderr.contains("measured: SLOs"), "{stderr}");
+    // The confirming runs are measurements: the USL is fitted to them, or says why not.
+    assert!(
+        report["usl"].is_object() || report["usl_missing"].is_string(),
+        "{report}"
+    );
+    assert!(html.contains("A second opinion: the Universal Scalability Law"));
+}
+
+/// Measured runs given with `--measured` carry a Universal Scalability Law fit beside the
+/// model's search: in the JSON, on the console and as a chart; a modelled result is refused.
+#[test]
+fn capacity_fits_the_usl_to_measured_runs_and_refuses_modelled_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/runs/");
+    let measured = [
+        "risk1-token-storm-20261205T070202Z/risk1-token-storm-20261205T070651Z.json",
+        "risk1-token-storm-20261205T124314Z/risk1-token-storm-20261205T124602Z.json",
+    ];
+    let capacity = |extra: &[String]| {
+        syncstorm()
+            .arg("capacity")
+            .arg(SCENARIO)
+            .args(["--slo", "token_check.p99 < 1s", "--plans", "pro"])
+            .args(["--users", "20..200", "--curve-points", "2", "--steps", "1"])
+            .args(extra)
+            .args(["--out", dir.path().to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let given: Vec<String> = measured
+        .iter()
+        .flat_map(|m| ["--measured".to_string(), format!("{runs}{m}")])
+        .collect();
+    let run = capacity(&given);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let json = stdout.lines().find(|l| l.ends_with(".json")).unwrap();
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let usl = &report["usl"];
+    assert_eq!(usl["runs"].as_array().unwrap().len(), 2, "{usl}");
+    assert!(usl["samples"].as_array().unwrap().len() >= 6, "{usl}");
+    assert!(!usl["levels"].as_array().unwrap().is_empty(), "{usl}");
+    // These two runs' seconds sit at 7 to 10 busy connections: the unconstrained fit gives a
+    // negative contention, which is said as no fit, with what was measured.
+    assert!(usl["law"].is_null(), "{usl}");
+    assert!(
+        stderr.contains("USL (measured runs): The law does not fit the ")
+            && stderr.contains("Measured: "),
+        "{stderr}"
+    );
+    let html = std::fs::read_to_string(Path::new(json).with_extension("html")).unwrap();
+    assert!(html.contains("Requests served against connections busy (USL)"));
+
+    // A modelled result is no measurement.
+    let model_dir = dir.path().join("m");
+    let (_, _) = model(&model_dir, 200, 10, &[]);
+    let modelled = std::fs::read_dir(&model_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    let run = capacity(&["--measured".into(), modelled.display().to_string()]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("the USL is fitted to measured runs only"),
+        "{stderr}"
+    );
 }

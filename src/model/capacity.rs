@@ -13,6 +13,7 @@ use syncstorm_scenario::{Load, RunPlan, Threshold};
 use super::calibration::Calibration;
 use super::confirm::{self, Measured};
 use super::sim::ModelOptions;
+use super::usl_fit::{self, UslFit};
 use crate::cli::exit;
 use crate::report::charts::{Chart, Line};
 use crate::report::html::{chart_grid, esc, page};
@@ -50,6 +51,10 @@ pub struct CapacityArgs {
     /// knee and at half of it, and set the measured points beside the modelled ones.
     #[arg(long)]
     pub confirm: bool,
+    /// Measured results (`syncstorm run`) to fit the Universal Scalability Law to, as a second
+    /// opinion beside the model (repeatable; `--confirm`'s own runs join them).
+    #[arg(long = "measured", value_name = "RESULT.json")]
+    pub measured: Vec<PathBuf>,
     #[arg(long, default_value = "reports")]
     pub out: PathBuf,
 }
@@ -87,6 +92,12 @@ pub struct CapacityReport {
     pub slos: Vec<String>,
     pub calibration: String,
     pub plans: Vec<PlanCapacity>,
+    /// The USL fitted to the measured runs (`--measured`, `--confirm`), if they carried one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usl: Option<UslFit>,
+    /// Why there is no USL fit, when measured runs were given but could not carry one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usl_missing: Option<String>,
 }
 
 pub fn capacity(args: &CapacityArgs) -> i32 {
@@ -138,6 +149,7 @@ fn run(args: &CapacityArgs) -> Result<(), (i32, String)> {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(super::DEFAULT_CALIBRATION)
     });
     let cal = Calibration::load(&path).map_err(|e| bad(e.to_string()))?;
+    let mut measured = usl_fit::load(&args.measured).map_err(bad)?;
     if args.steps == 0 || args.steps > 40 {
         return Err(bad(format!(
             "--steps must be from 1 to 40, got {}",
@@ -159,11 +171,25 @@ fn run(args: &CapacityArgs) -> Result<(), (i32, String)> {
     for plan in &args.plans {
         plans.push(search.plan(plan, from, to)?);
     }
+    let confirmed: Vec<PathBuf> = plans
+        .iter()
+        .flat_map(|p| p.measured.iter().map(|m| m.result.clone()))
+        .collect();
+    measured.extend(usl_fit::load(&confirmed).map_err(|e| (exit::RUN_FAILED, e))?);
+    let (usl, usl_missing) = match measured.is_empty() {
+        true => (None, None),
+        false => match usl_fit::fit(&measured) {
+            Ok(fit) => (Some(fit), None),
+            Err(why) => (None, Some(why)),
+        },
+    };
     let report = CapacityReport {
         scenario: base.name.clone(),
         slos: slos.iter().map(|s| s.expression.clone()).collect(),
         calibration: cal.describe(args.capacity),
         plans,
+        usl,
+        usl_missing,
     };
     std::fs::create_dir_all(&args.out).map_err(|e| {
         (
@@ -397,6 +423,11 @@ fn print(report: &CapacityReport) {
             );
         }
     }
+    match (&report.usl, &report.usl_missing) {
+        (Some(fit), _) => eprintln!("USL (measured runs): {}", fit.words),
+        (None, Some(why)) => eprintln!("USL: no fit: {why}."),
+        (None, None) => {}
+    }
 }
 
 /// A measured point in words, beside what the model said there.
@@ -505,8 +536,44 @@ fn render(report: &CapacityReport) -> String {
     body.push_str("<section><h2>Curves</h2><p class=\"sub\">Every modelled point of the search, joined by straight lines: between points nothing was modelled. Measured points (with <code>--confirm</code>) are their own line.</p>");
     body.push_str(&chart_grid(&charts, 0.0));
     body.push_str("</section>");
+    body.push_str(&usl_section(report));
     page(
         &format!("syncstorm · capacity · {}", report.scenario),
         &body,
+    )
+}
+
+/// The USL's second opinion, or why there is none.
+fn usl_section(report: &CapacityReport) -> String {
+    let head = "<section><h2>A second opinion: the Universal Scalability Law</h2>";
+    if let Some(why) = &report.usl_missing {
+        return format!(
+            "{head}<p class=\"note\">No fit: {}.</p></section>",
+            esc(why)
+        );
+    }
+    let Some(fit) = &report.usl else {
+        return format!(
+            "{head}<p class=\"note\">No measured runs were given: pass <code>--measured RESULT.json</code> (or <code>--confirm</code>) to fit the law to what the real server served, independently of the model.</p></section>"
+        );
+    };
+    let runs: Vec<String> = fit
+        .runs
+        .iter()
+        .map(|p| format!("<li><code>{}</code></li>", esc(&p.display().to_string())))
+        .collect();
+    let curve = match &fit.law {
+        Some(law) => format!(
+            " The curve is the law fitted to them (σ = {:.4}, κ = {:.3e}, λ = {:.1} requests/s), drawn past the measured range, where a bigger pool would take the server.",
+            law.sigma, law.kappa, law.lambda
+        ),
+        None => " No curve: the law did not fit them.".into(),
+    };
+    format!(
+        "{head}<p>{}</p><p class=\"note\">Each dot is one second of a measured run: the REST pool's connections busy on average (connection-seconds held per second) and the requests it served.{} The law knows nothing of the model: where the two agree on where throughput stops growing, trust both more. These are the embedded stack's figures on the runs' machine, not a plan's compute.</p>{}<ul>{}</ul></section>",
+        esc(&fit.words),
+        esc(&curve),
+        chart_grid(&[usl_fit::chart(fit)], 0.0),
+        runs.concat()
     )
 }

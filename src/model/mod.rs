@@ -10,6 +10,7 @@ mod confirm;
 pub mod server;
 pub mod sim;
 mod user_rows;
+pub mod usl_fit;
 pub mod validate;
 
 use std::path::{Path, PathBuf};

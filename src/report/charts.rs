@@ -24,6 +24,8 @@ pub struct Line {
     pub dashed: bool,
     /// Each point drawn as a dot too: a few measured points among many modelled ones.
     pub markers: bool,
+    /// Points joined by a line (not for a scatter of samples, whose order means nothing).
+    pub joined: bool,
 }
 
 impl Line {
@@ -33,11 +35,19 @@ impl Line {
             points,
             dashed: false,
             markers: false,
+            joined: true,
         }
     }
 
     pub fn with_markers(mut self) -> Self {
         self.markers = true;
+        self
+    }
+
+    /// Dots only: a scatter of samples.
+    pub fn dots(mut self) -> Self {
+        self.markers = true;
+        self.joined = false;
         self
     }
 }
@@ -178,7 +188,9 @@ impl Chart {
             // NaN marks a second without a value: each run of values is its own segment.
             for segment in line.points.split(|p| p.1.is_nan()) {
                 let points = segment.iter().copied();
-                if segment.len() == 1 {
+                if !line.joined {
+                    // Drawn as dots below.
+                } else if segment.len() == 1 {
                     chart.draw_series(std::iter::once(Circle::new(
                         segment[0],
                         2,
@@ -190,7 +202,10 @@ impl Chart {
                     chart.draw_series(LineSeries::new(points, style))?;
                 }
                 if line.markers {
-                    let dots = segment.iter().map(|p| Circle::new(*p, 5, style.filled()));
+                    let radius = if line.joined { 5 } else { 2 };
+                    let dots = segment
+                        .iter()
+                        .map(|p| Circle::new(*p, radius, style.filled()));
                     chart.draw_series(dots)?;
                 }
             }
