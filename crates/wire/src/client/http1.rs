@@ -416,17 +416,21 @@ fn encode(buf: &mut Vec<u8>, endpoint: &Endpoint, request: &Request<'_>) {
     }
 }
 
-/// Appends a path-and-query piece, percent-encoding what a URL parser would (controls,
-/// space, quotes, angle brackets, backtick, non-ASCII), so the bytes on the wire match what
-/// reqwest sent for the same URL.
+/// What a URL parser percent-encodes in a path or query: controls, space, quotes, angle
+/// brackets, backtick (and, as `percent-encoding` always does, non-ASCII bytes).
+const TARGET_ENCODED: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'\'');
+
+/// Appends a path-and-query piece percent-encoded as a URL parser would, so the bytes on the
+/// wire match what reqwest sent for the same URL.
 fn push_target(buf: &mut Vec<u8>, piece: &str) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in piece.as_bytes() {
-        if b <= b' ' || b >= 0x7f || matches!(b, b'"' | b'<' | b'>' | b'`' | b'\'') {
-            buf.extend_from_slice(&[b'%', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
-        } else {
-            buf.push(b);
-        }
+    for chunk in percent_encoding::utf8_percent_encode(piece, TARGET_ENCODED) {
+        buf.extend_from_slice(chunk.as_bytes());
     }
 }
 

@@ -279,3 +279,13 @@ async fn shared_pools_keep_one_connection_per_host_and_per_device_pools_their_ow
     }
     assert_eq!(server.await.unwrap(), 3);
 }
+
+#[test]
+fn targets_are_percent_encoded_as_a_url_parser_encodes_them() {
+    let mut buf = Vec::new();
+    super::push_target(&mut buf, "/r?note=eq.\"a b\"<c>`d'é\tz&or=(x.gt.1)");
+    assert_eq!(
+        String::from_utf8(buf).unwrap(),
+        "/r?note=eq.%22a%20b%22%3Cc%3E%60d%27%C3%A9%09z&or=(x.gt.1)"
+    );
+}
