@@ -76,7 +76,8 @@ pub async fn create(
         let _ = connection.await;
     });
     let plan = Plan::of(setup, users);
-    let building = tokio::task::spawn_blocking(move || plan.build());
+    let stop = cancel.clone();
+    let building = tokio::task::spawn_blocking(move || plan.build(&stop));
     let prepared = tokio::select! {
         p = building => p.map_err(|e| SeedError::Build(e.to_string()))??,
         _ = cancel.cancelled() => return Err(SeedError::Cancelled),
@@ -155,7 +156,9 @@ impl Plan {
 
     /// Hashes the run's password once, then writes every row in `COPY`'s text format (no
     /// value here contains a tab, newline or backslash: e-mails, ids, tokens, a bcrypt hash).
-    fn build(self) -> Result<Prepared, SeedError> {
+    /// Stops early (`Cancelled`) once `stop` is cancelled, so a stopped run's shutdown does not
+    /// wait for this blocking task.
+    fn build(self, stop: &CancellationToken) -> Result<Prepared, SeedError> {
         let password = credentials(&self.tag, 0).password;
         let hash = bcrypt::hash(password, self.auth.bcrypt_cost)
             .map_err(|e| SeedError::Build(format!("cannot hash the run's password: {e}")))?;
@@ -174,6 +177,9 @@ impl Plan {
         };
         let mut rng = rand::rng();
         for index in self.users.clone() {
+            if index % 1_024 == 0 && stop.is_cancelled() {
+                return Err(SeedError::Cancelled);
+            }
             let id = Uuid::new_v4();
             let email = credentials(&self.tag, index).email;
             p.users.extend_from_slice(
@@ -236,7 +242,7 @@ mod tests {
             },
             sessions: true,
         };
-        let p = plan.build().unwrap();
+        let p = plan.build(&CancellationToken::new()).unwrap();
         let users = String::from_utf8(p.users).unwrap();
         assert_eq!(users.lines().count(), 2);
         assert!(
