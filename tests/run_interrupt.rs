@@ -10,6 +10,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
 use run_support::{only_result, small_scenario, syncstorm};
 
 /// How long a stopped run may take to exit.
@@ -33,6 +34,17 @@ fn interrupt_when(
     out: &Path,
     extra: &[&str],
     reached: impl Fn(&str) -> bool,
+) -> Stopped {
+    signal_when(scenario, out, extra, reached, &[Signal::SIGINT])
+}
+
+/// As `interrupt_when`, sending `signals` one after the other.
+fn signal_when(
+    scenario: &Path,
+    out: &Path,
+    extra: &[&str],
+    reached: impl Fn(&str) -> bool,
+    signals: &[Signal],
 ) -> Stopped {
     let mark = format!("{}-{:?}", std::process::id(), Instant::now());
     let mut child = syncstorm()
@@ -74,7 +86,9 @@ fn interrupt_when(
             }
         }
     }
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    for signal in signals {
+        nix::sys::signal::kill(pid, *signal).unwrap();
+    }
     let signalled = Instant::now();
     let (exit_tx, exit_rx) = mpsc::channel();
     let waiter = std::thread::spawn(move || {
@@ -148,6 +162,24 @@ fn sigint_during_setup_stops_within_5s_with_an_interrupted_result() {
         r["counters"]
     );
     assert_eq!(r["setup"]["users"], 3_000, "{}", r["setup"]);
+}
+
+#[test]
+fn sigterm_then_sigint_during_setup_stops_at_once_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = small_scenario(dir.path(), 3_000, 600);
+    let out = dir.path().join("out");
+    let stopped = signal_when(
+        &scenario,
+        &out,
+        &["--set", "population.rows.transactions=100"],
+        |line| line.starts_with("seeding "),
+        &[Signal::SIGTERM, Signal::SIGINT],
+    );
+    assert_eq!(stopped.status.code(), Some(1), "{:#?}", stopped.stderr);
+    assert!(stopped.stopped_in < STOP_WITHIN, "{:?}", stopped.stopped_in);
+    let left = left_behind(&stopped.mark);
+    assert!(left.is_empty(), "processes left behind: {left:#?}");
 }
 
 #[test]
