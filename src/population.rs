@@ -212,6 +212,9 @@ struct Batch {
     transactions: Columns,
     plans: Columns,
     rows: u64,
+    /// Users with rows, and how many each: the raises of their sync token.
+    token_users: Vec<Uuid>,
+    token_raises: Vec<i64>,
 }
 
 impl Batch {
@@ -273,12 +276,31 @@ impl Batch {
                 age(5, n),
             );
         }
-        self.rows += counts.wallets
+        let rows = counts.wallets
             + counts.channels
             + counts.categories
             + counts.transactions
             + counts.plans;
+        if rows > 0 {
+            self.token_users.push(user);
+            self.token_raises.push(rows as i64);
+        }
+        self.rows += rows;
     }
+}
+
+/// How rows are seeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowSeeding {
+    /// Row by row through the tables' triggers (foreign keys, the sync-token trigger): what any
+    /// database role may do.
+    Triggers,
+    /// As a superuser that owns the database (the embedded stack): triggers off for the
+    /// session (`session_replication_role = replica`, as a restore does), and each user's
+    /// sync token set once to what the row trigger would have made it — one raise per row.
+    /// Parents are seeded from the same user's ids before their children, so the foreign keys
+    /// hold without being checked.
+    Bulk,
 }
 
 /// Seeds every user's rows by SQL, `ROW_BATCH_USERS` users per round trip. Returns rows written.
@@ -288,6 +310,7 @@ pub async fn seed_rows(
     seed: u64,
     users: Range<u64>,
     user_ids: &[Uuid],
+    how: RowSeeding,
     cancel: &tokio_util::sync::CancellationToken,
 ) -> Result<u64, SeedError> {
     let (client, connection) = tokio::select! {
@@ -297,6 +320,12 @@ pub async fn seed_rows(
     let connection = tokio::spawn(async move {
         let _ = connection.await;
     });
+    if how == RowSeeding::Bulk {
+        client
+            .batch_execute("set session_replication_role = replica")
+            .await
+            .map_err(SeedError::Rows)?;
+    }
     let mut written = 0;
     let indices: Vec<u64> = users.collect();
     for (chunk, ids) in indices
@@ -308,7 +337,7 @@ pub async fn seed_rows(
             batch.add_user(seed, *index, *id, rows_for(population, seed, *index));
         }
         tokio::select! {
-            r = insert_batch(&client, &batch) => r.map_err(SeedError::Rows)?,
+            r = insert_batch(&client, &batch, how) => r.map_err(SeedError::Rows)?,
             _ = cancel.cancelled() => {
                 connection.abort();
                 return Err(SeedError::Cancelled);
@@ -396,7 +425,16 @@ const INSERTS: [(&str, usize); 5] = [
     ),
 ];
 
-async fn insert_batch(db: &tokio_postgres::Client, b: &Batch) -> Result<(), tokio_postgres::Error> {
+/// What the sync-token trigger does for a user's N inserted rows, in one statement.
+const RAISE_TOKENS: &str = "insert into public.user_sync_tokens as s (user_id, sync_token) \
+     select u, n from unnest($1::uuid[], $2::int8[]) as x(u, n) \
+     on conflict (user_id) do update set sync_token = s.sync_token + excluded.sync_token";
+
+async fn insert_batch(
+    db: &tokio_postgres::Client,
+    b: &Batch,
+    how: RowSeeding,
+) -> Result<(), tokio_postgres::Error> {
     let tables = [
         &b.wallets,
         &b.channels,
@@ -424,6 +462,10 @@ async fn insert_batch(db: &tokio_postgres::Client, b: &Batch) -> Result<(), toki
             params.push(&cols.occurred_before);
         }
         db.execute(&sql.replace("{AT}", AT), &params).await?;
+    }
+    if how == RowSeeding::Bulk && !b.token_users.is_empty() {
+        db.execute(RAISE_TOKENS, &[&b.token_users, &b.token_raises])
+            .await?;
     }
     Ok(())
 }

@@ -120,3 +120,68 @@ async fn a_stopped_sql_setup_creates_nobody() {
         .get(0);
     assert_eq!(users, 0);
 }
+
+#[tokio::test]
+async fn bulk_and_trigger_seeding_both_leave_one_token_raise_per_row() {
+    use syncstorm::population::{RowSeeding, rows_for, seed_rows};
+    let t = start_stack(|_| {}).await;
+    let auth = StackAuth {
+        jwt_secret: t.stack.jwt_secret.clone(),
+        jwt_expiry: t.stack.shared.config.jwt_expiry,
+        bcrypt_cost: t.stack.shared.config.bcrypt_cost,
+    };
+    use syncstorm_scenario::RowDist;
+    let mut rows = std::collections::BTreeMap::new();
+    rows.insert("wallets".to_string(), RowDist::Fixed { n: 2 });
+    rows.insert("channels".to_string(), RowDist::Fixed { n: 3 });
+    rows.insert("categories_user".to_string(), RowDist::Fixed { n: 2 });
+    rows.insert(
+        "transactions".to_string(),
+        RowDist::Uniform { min: 0, max: 9 },
+    );
+    let population = syncstorm_scenario::Population {
+        users: 8,
+        devices_per_user: 1,
+        rows,
+        password_hash_cost: 4,
+    };
+    let stop = CancellationToken::new();
+    // Row ids follow the seed: one per pass and per test process on the shared cluster.
+    for (how, n) in [(RowSeeding::Bulk, 1u64), (RowSeeding::Triggers, 2)] {
+        let seed = u64::from(std::process::id()) * 10 + n;
+        let tag = format!("setup-rows-{n}-{}.syncstorm.test", std::process::id());
+        let setup = SqlSetup {
+            database_url: &t.stack.database_url,
+            tag: &tag,
+            devices_per_user: 1,
+            auth: &auth,
+            sessions: false,
+        };
+        let created = fast_setup::create(&setup, 0..8, &stop).await.unwrap();
+        seed_rows(
+            &t.stack.database_url,
+            &population,
+            seed,
+            0..8,
+            &created.ids,
+            how,
+            &stop,
+        )
+        .await
+        .expect("rows seeded");
+        let db = t.sql().await;
+        for (index, id) in created.ids.iter().enumerate() {
+            let token: Option<i64> = db
+                .query_opt(
+                    "select sync_token from public.user_sync_tokens where user_id = $1",
+                    &[id],
+                )
+                .await
+                .unwrap()
+                .map(|r| r.get(0));
+            let r = rows_for(&population, seed, index as u64);
+            let rows = (r.wallets + r.channels + r.categories + r.transactions + r.plans) as i64;
+            assert_eq!(token.unwrap_or(0), rows, "{how:?} user {index}");
+        }
+    }
+}

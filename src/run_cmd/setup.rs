@@ -79,6 +79,11 @@ async fn seed_into(
             let created = fast_setup::create(&setup, users.clone(), stop)
                 .await
                 .map_err(|e| e.to_string())?;
+            progress.note(&format!(
+                "created {} users and {} sessions",
+                created.ids.len(),
+                created.sessions.len()
+            ));
             Seeded {
                 ids: created.ids,
                 sessions: created.sessions,
@@ -91,10 +96,15 @@ async fn seed_into(
     };
     if let Some(db) = db {
         let seed = plan.run.seed;
-        let rows =
-            population::seed_rows(db, &plan.population, seed, users.clone(), &seeded.ids, stop)
-                .await
-                .map_err(|e| e.to_string())?;
+        // Only the embedded stack's superuser may turn the triggers off for a bulk load.
+        let how = match prepared.stack_auth {
+            Some(_) => population::RowSeeding::Bulk,
+            None => population::RowSeeding::Triggers,
+        };
+        let ids = &seeded.ids;
+        let rows = population::seed_rows(db, &plan.population, seed, users.clone(), ids, how, stop)
+            .await
+            .map_err(|e| e.to_string())?;
         info.rows = rows;
         progress.note(&format!("seeded {rows} rows"));
     }
