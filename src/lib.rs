@@ -7,6 +7,7 @@ pub mod cleanup;
 pub mod cli;
 pub mod cpu_sets;
 pub mod driver;
+pub mod fast_setup;
 pub mod figures;
 pub mod keys_cmd;
 pub mod logging;

@@ -32,6 +32,10 @@ pub enum SeedError {
     Connect(#[source] tokio_postgres::Error),
     #[error("seeding rows failed: {0}")]
     Rows(#[source] tokio_postgres::Error),
+    #[error("creating users by SQL failed: {0}")]
+    Users(#[source] tokio_postgres::Error),
+    #[error("preparing the users failed: {0}")]
+    Build(String),
     #[error("seeding was stopped")]
     Cancelled,
 }
@@ -51,11 +55,16 @@ pub fn credential_tag(scenario: &str, seed: u64, run_id: i64) -> String {
     format!("{safe}-{seed}-{run_id}.syncstorm.test")
 }
 
-/// User `index`'s credentials.
+/// User `index`'s credentials. Every user of one run shares the run's password, so a setup
+/// by SQL hashes it once (`crate::fast_setup`); each sign-in still verifies a bcrypt hash at
+/// the scenario's cost, so what the server does per sign-in is unchanged.
 pub fn credentials(tag: &str, index: u64) -> Credentials {
+    let tag_hash = tag.bytes().fold(0xCBF2_9CE4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3)
+    });
     Credentials {
         email: format!("u{index}@{tag}"),
-        password: format!("pw-{:016x}", mix(0x5EED, index, tag.len() as u64)),
+        password: format!("pw-{:016x}", mix(0x5EED, tag_hash, tag.len() as u64)),
     }
 }
 
@@ -203,6 +212,9 @@ struct Batch {
     transactions: Columns,
     plans: Columns,
     rows: u64,
+    /// Users with rows, and how many each: the raises of their sync token.
+    token_users: Vec<Uuid>,
+    token_raises: Vec<i64>,
 }
 
 impl Batch {
@@ -264,12 +276,31 @@ impl Batch {
                 age(5, n),
             );
         }
-        self.rows += counts.wallets
+        let rows = counts.wallets
             + counts.channels
             + counts.categories
             + counts.transactions
             + counts.plans;
+        if rows > 0 {
+            self.token_users.push(user);
+            self.token_raises.push(rows as i64);
+        }
+        self.rows += rows;
     }
+}
+
+/// How rows are seeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowSeeding {
+    /// Row by row through the tables' triggers (foreign keys, the sync-token trigger): what any
+    /// database role may do.
+    Triggers,
+    /// As a superuser that owns the database (the embedded stack): triggers off for the
+    /// session (`session_replication_role = replica`, as a restore does), and each user's
+    /// sync token set once to what the row trigger would have made it — one raise per row.
+    /// Parents are seeded from the same user's ids before their children, so the foreign keys
+    /// hold without being checked.
+    Bulk,
 }
 
 /// Seeds every user's rows by SQL, `ROW_BATCH_USERS` users per round trip. Returns rows written.
@@ -279,13 +310,22 @@ pub async fn seed_rows(
     seed: u64,
     users: Range<u64>,
     user_ids: &[Uuid],
+    how: RowSeeding,
+    cancel: &tokio_util::sync::CancellationToken,
 ) -> Result<u64, SeedError> {
-    let (client, connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls)
-        .await
-        .map_err(SeedError::Connect)?;
+    let (client, connection) = tokio::select! {
+        c = tokio_postgres::connect(database_url, tokio_postgres::NoTls) => c.map_err(SeedError::Connect)?,
+        _ = cancel.cancelled() => return Err(SeedError::Cancelled),
+    };
     let connection = tokio::spawn(async move {
         let _ = connection.await;
     });
+    if how == RowSeeding::Bulk {
+        client
+            .batch_execute("set session_replication_role = replica")
+            .await
+            .map_err(SeedError::Rows)?;
+    }
     let mut written = 0;
     let indices: Vec<u64> = users.collect();
     for (chunk, ids) in indices
@@ -296,9 +336,13 @@ pub async fn seed_rows(
         for (index, id) in chunk.iter().zip(ids) {
             batch.add_user(seed, *index, *id, rows_for(population, seed, *index));
         }
-        insert_batch(&client, &batch)
-            .await
-            .map_err(SeedError::Rows)?;
+        tokio::select! {
+            r = insert_batch(&client, &batch, how) => r.map_err(SeedError::Rows)?,
+            _ = cancel.cancelled() => {
+                connection.abort();
+                return Err(SeedError::Cancelled);
+            }
+        }
         written += batch.rows;
     }
     connection.abort();
@@ -381,7 +425,16 @@ const INSERTS: [(&str, usize); 5] = [
     ),
 ];
 
-async fn insert_batch(db: &tokio_postgres::Client, b: &Batch) -> Result<(), tokio_postgres::Error> {
+/// What the sync-token trigger does for a user's N inserted rows, in one statement.
+const RAISE_TOKENS: &str = "insert into public.user_sync_tokens as s (user_id, sync_token) \
+     select u, n from unnest($1::uuid[], $2::int8[]) as x(u, n) \
+     on conflict (user_id) do update set sync_token = s.sync_token + excluded.sync_token";
+
+async fn insert_batch(
+    db: &tokio_postgres::Client,
+    b: &Batch,
+    how: RowSeeding,
+) -> Result<(), tokio_postgres::Error> {
     let tables = [
         &b.wallets,
         &b.channels,
@@ -409,6 +462,10 @@ async fn insert_batch(db: &tokio_postgres::Client, b: &Batch) -> Result<(), toki
             params.push(&cols.occurred_before);
         }
         db.execute(&sql.replace("{AT}", AT), &params).await?;
+    }
+    if how == RowSeeding::Bulk && !b.token_users.is_empty() {
+        db.execute(RAISE_TOKENS, &[&b.token_users, &b.token_raises])
+            .await?;
     }
     Ok(())
 }

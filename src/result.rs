@@ -21,7 +21,7 @@ pub use io::ResultError;
 pub use merge::merge_shards;
 pub use sections::{
     CoordinatedOmission, GeneratorSample, HoldTotals, Machine, ModelInfo, OracleResult, PoolSample,
-    ProbeSample, Probes, RiskVerdict, TargetInfo,
+    ProbeSample, Probes, RiskVerdict, SetupInfo, TargetInfo,
 };
 
 /// Bumped whenever a field changes meaning or disappears; additions with defaults keep it.
@@ -152,6 +152,10 @@ pub struct RunResult {
     /// `syncstorm cleanup --run-tag` takes it.
     #[serde(default)]
     pub run_tag: String,
+    /// How the population was set up and how long it took; `None` in results from before
+    /// it was recorded.
+    #[serde(default)]
+    pub setup: Option<SetupInfo>,
     /// Set on a shard's own result; `None` on a whole or merged run.
     #[serde(default)]
     pub shard: Option<ShardId>,

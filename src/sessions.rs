@@ -3,9 +3,10 @@
 //! A FinOS phone that has been used before keeps its GoTrue session on disk: opening the app
 //! refreshes it when it is due but never signs in. Starting every simulated device without a
 //! session would add one password sign-in per device to the first open — for risk 1's storm,
-//! 100,000 bcrypt sign-ins that real phones never send. So setup signs every device in once,
-//! paced and unmeasured (against the run's request ceiling like every other request), and
-//! the devices start with those sessions. `device.session = "sign_in"` skips this and models
+//! 100,000 bcrypt sign-ins that real phones never send. So on a real project setup signs every
+//! device in once, paced and unmeasured (against the run's request ceiling like every other
+//! request), and the devices start with those sessions; on the embedded stack they are minted
+//! directly instead (`crate::fast_setup`). `device.session = "sign_in"` skips this and models
 //! fresh installs instead.
 
 use std::ops::Range;

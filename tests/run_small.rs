@@ -15,6 +15,15 @@ fn a_small_run_writes_a_result_with_operations_probes_and_a_verdict() {
     let r = only_result(&out);
     assert_eq!(r["schema_version"], 1);
     assert_eq!(r["status"]["outcome"], "completed", "{}", r["status"]);
+    // The embedded stack is set up by SQL: users by COPY, sessions minted (crate::fast_setup).
+    let setup = &r["setup"];
+    assert_eq!(setup["method"], "sql", "{setup}");
+    assert_eq!(
+        (setup["users"].as_u64(), setup["sessions"].as_u64()),
+        (Some(12), Some(24))
+    );
+    assert!(setup["rows"].as_u64().unwrap() > 0, "{setup}");
+    assert!(setup["duration_s"].as_f64().unwrap() > 0.0, "{setup}");
     let syncs = &r["operations"]["sync"];
     assert!(
         syncs["count"].as_u64().unwrap() >= 12,

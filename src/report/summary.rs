@@ -35,8 +35,9 @@ pub fn header(r: &RunResult) -> String {
     };
     let _ = write!(
         out,
-        "<p class=\"sub\">Started {} · ran {} · {}{} · {} · {} cores{}</p>",
+        "<p class=\"sub\">Started {} · {}ran {} · {}{} · {} · {} cores{}</p>",
         esc(&r.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+        esc(&setup_line(r)),
         esc(&duration(r.duration_s)),
         esc(&plan),
         esc(&target),
@@ -46,6 +47,31 @@ pub fn header(r: &RunResult) -> String {
     );
     out.push_str("<nav><a href=\"#summary\">Summary</a><a href=\"#risk-1\">Risk 1</a><a href=\"#risk-2\">Risk 2</a><a href=\"#risk-3\">Risk 3</a><a href=\"#latency\">Latency</a><a href=\"#throughput\">Throughput</a><a href=\"#server\">Server</a><a href=\"#oracle\">Correctness</a><a href=\"#resources\">Resources</a><a href=\"#generator\">Generator</a><a href=\"#scenario\">Scenario</a></nav>");
     out
+}
+
+/// `set up 50000 users and 100000 sessions in 41 s by SQL · `, or nothing for a result
+/// from before setup was recorded.
+fn setup_line(r: &RunResult) -> String {
+    let Some(s) = &r.setup else {
+        return String::new();
+    };
+    let how = match s.method.as_str() {
+        "sql" => "by SQL",
+        "admin_api" => "through the admin API",
+        _ => "",
+    };
+    let sessions = match s.sessions {
+        0 => String::new(),
+        n => format!(" and {} sessions", count(n)),
+    };
+    let time = match s.duration_s {
+        t if t < 10.0 => format!("{t:.1} s"),
+        t => duration(t),
+    };
+    format!(
+        "set up {} users{sessions} in {time} {how} · ",
+        count(s.users)
+    )
 }
 
 pub fn duration(s: f64) -> String {
@@ -251,5 +277,27 @@ pub fn latency(o: &crate::result::OperationResult, value_ms: f64) -> String {
         "—".into()
     } else {
         ms(value_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::result::SetupInfo;
+
+    #[test]
+    fn the_header_says_how_long_setup_took() {
+        let mut r = RunResult::default();
+        assert!(!header(&r).contains("set up"));
+        r.setup = Some(SetupInfo {
+            duration_s: 41.2,
+            method: "sql".into(),
+            users: 50_000,
+            sessions: 100_000,
+            rows: 1_000_000,
+        });
+        let html = header(&r);
+        assert!(html.contains("set up 50"), "{html}");
+        assert!(html.contains("sessions in 41 s by SQL"), "{html}");
     }
 }

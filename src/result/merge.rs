@@ -35,6 +35,7 @@ pub fn merge_shards(shards: &[RunResult]) -> Result<RunResult, ResultError> {
         .iter()
         .map(|s| offset(s) + s.duration_s)
         .fold(0.0, f64::max);
+    merged.setup = merged_setup(shards);
     merged.operations = merge_operations(shards)?;
     merged.errors_by_kind = sum_maps(shards.iter().map(|s| &s.errors_by_kind));
     merged.counters = sum_maps(shards.iter().map(|s| &s.counters));
@@ -226,4 +227,17 @@ fn missing_shards_note(shards: &[RunResult], count: u32) -> String {
         shards.len(),
         missing.join(", ")
     )
+}
+
+/// Shards set up side by side: the longest setup, the sums of what they created.
+fn merged_setup(shards: &[RunResult]) -> Option<super::SetupInfo> {
+    let mut setups = shards.iter().filter_map(|s| s.setup.as_ref());
+    let mut total = setups.next()?.clone();
+    for s in setups {
+        total.duration_s = total.duration_s.max(s.duration_s);
+        total.users += s.users;
+        total.sessions += s.sessions;
+        total.rows += s.rows;
+    }
+    Some(total)
 }

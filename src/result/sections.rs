@@ -309,3 +309,19 @@ impl Machine {
         }
     }
 }
+
+/// How the run's population was set up before the load, and how long that took.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SetupInfo {
+    /// Wall-clock seconds from the target being ready to the load's start (users, rows and
+    /// stored sessions; for an interrupted setup, until it stopped).
+    pub duration_s: f64,
+    /// `sql` (users by `COPY`, sessions minted with the stack's JWT secret) or `admin_api`
+    /// (users through the admin API, sessions by password sign-ins).
+    pub method: String,
+    pub users: u64,
+    /// Stored sessions the devices started with (0 for fresh installs).
+    pub sessions: u64,
+    /// Rows seeded by SQL.
+    pub rows: u64,
+}

@@ -5,6 +5,7 @@
 
 mod outcome;
 mod plan_budget;
+mod setup;
 mod target;
 
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ use crate::cpu_sets::CpuSets;
 
 use crate::cli::exit;
 use crate::progress::Progress;
-use crate::result::{Probes, RunResult};
+use crate::result::{Probes, RunResult, SetupInfo};
 use crate::swarm::coordinator::{self, Launcher, ProgressSpec, SwarmOutcome};
 use crate::swarm::shard::{self, Shard};
 use crate::swarm::task::WorkerTask;
@@ -188,7 +189,7 @@ pub async fn execute(
         &mut progress,
     )
     .await;
-    let (swarm, (probes, resources), failure, load_started) = outcome;
+    let (swarm, (probes, resources), failure, load_started, setup_info) = outcome;
     let parts = RunParts {
         started_at: load_started.unwrap_or(started_at),
         duration_s: (Utc::now() - load_started.unwrap_or(started_at)).as_seconds_f64(),
@@ -200,6 +201,7 @@ pub async fn execute(
     };
     let mut result = outcome::build(plan, parts);
     result.run_tag = tag.clone();
+    result.setup = Some(setup_info);
     result.target = prepared.info.clone();
     result.machine.cpu_sets = prepared.cpu_sets.clone();
     result.set_risks();
@@ -219,6 +221,7 @@ type RunOutputs = (
     (Probes, crate::resources::Resources),
     Option<String>,
     Option<chrono::DateTime<Utc>>,
+    SetupInfo,
 );
 
 /// Seeds the shard's users and rows, then runs the load with the probes beside it.
@@ -233,7 +236,7 @@ async fn seed_and_run(
     stop: &CancellationToken,
     progress: &mut Progress,
 ) -> RunOutputs {
-    let empty = |failure: String| {
+    let empty = |failure: String, setup: SetupInfo| {
         (
             SwarmOutcome {
                 interrupted: stop.is_cancelled(),
@@ -242,40 +245,14 @@ async fn seed_and_run(
             Default::default(),
             Some(failure),
             None,
+            setup,
         )
     };
-    progress.note(&format!("seeding {} users …", users.end - users.start));
-    let endpoint = match syncstorm_wire::client::Endpoint::new(
-        &prepared.endpoints.base_url,
-        &prepared.endpoints.anon_key,
-    ) {
-        Ok(e) => e,
-        Err(e) => return empty(format!("the target URL is not usable: {e}")),
-    };
-    let ids = match population::create_users(
-        &endpoint,
-        &prepared.service_role_key,
-        tag,
-        users.clone(),
-        plan.target.max_request_rate,
-        stop,
-    )
-    .await
-    {
-        Ok(ids) => ids,
-        Err(e) => return empty(e.to_string()),
-    };
-    if let Some(db) = &prepared.endpoints.database_url {
-        match population::seed_rows(db, &plan.population, plan.run.seed, users.clone(), &ids).await
-        {
-            Ok(rows) => progress.note(&format!("seeded {rows} rows")),
-            Err(e) => return empty(e.to_string()),
-        }
-    }
-    let sessions = match stored_sessions(plan, &endpoint, users.clone(), tag, stop, progress).await
-    {
-        Ok(sessions) => sessions,
-        Err(e) => return empty(e.to_string()),
+    let (seeded, setup_info) =
+        setup::seed(plan, prepared, users.clone(), tag, stop, progress).await;
+    let setup::Seeded { ids, sessions } = match seeded {
+        Ok(seeded) => seeded,
+        Err(e) => return empty(e, setup_info),
     };
     let load_started = Utc::now() + chrono::Duration::seconds(2);
     let tasks = worker_tasks(
@@ -309,7 +286,13 @@ async fn seed_and_run(
     probe_stop.cancel();
     let probes = probing.await.unwrap_or_default();
     let resources = metering.await.unwrap_or_default();
-    (swarm, (probes, resources), None, Some(load_started))
+    (
+        swarm,
+        (probes, resources),
+        None,
+        Some(load_started),
+        setup_info,
+    )
 }
 
 fn launcher(args: &RunArgs, cpu_sets: Option<&CpuSets>) -> Launcher {
@@ -338,33 +321,6 @@ fn separate_server_from_generator(plan: &RunPlan, args: &RunArgs) -> Option<CpuS
             None
         }
     }
-}
-
-/// The sessions devices start with: signed in during setup unless the scenario models fresh
-/// installs (see `crate::sessions`).
-async fn stored_sessions(
-    plan: &RunPlan,
-    endpoint: &syncstorm_wire::client::Endpoint,
-    users: std::ops::Range<u64>,
-    tag: &str,
-    stop: &CancellationToken,
-    progress: &mut Progress,
-) -> Result<Vec<syncstorm_wire::client::Session>, crate::sessions::SessionError> {
-    if plan.device.session != syncstorm_device::SessionStart::Stored {
-        return Ok(Vec::new());
-    }
-    let per_user = u64::from(plan.population.devices_per_user);
-    progress.note(&format!(
-        "signing in {} devices (their stored sessions) …",
-        (users.end - users.start) * per_user
-    ));
-    let setup = crate::sessions::SignInSetup {
-        endpoint,
-        tag,
-        devices_per_user: per_user,
-        max_request_rate: plan.target.max_request_rate,
-    };
-    crate::sessions::sign_in_devices(&setup, users, stop).await
 }
 
 /// The shard's users with their ids and their devices' sessions (empty: none).

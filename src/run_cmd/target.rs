@@ -28,6 +28,9 @@ pub struct Prepared {
     pub probe_source: String,
     /// What the result says of the target.
     pub info: crate::result::TargetInfo,
+    /// The embedded stack's JWT secret and Auth settings: setup may then go by SQL and mint
+    /// the stored sessions itself (`crate::fast_setup`). `None` for a real project.
+    pub stack_auth: Option<crate::fast_setup::StackAuth>,
     /// The cores the server side and the harness were given (set by the caller).
     pub cpu_sets: Option<crate::cpu_sets::CpuSets>,
 }
@@ -113,6 +116,7 @@ pub async fn prepare(
                     durable: None,
                     model: None,
                 },
+                stack_auth: None,
                 cpu_sets: None,
             })
         }
@@ -157,6 +161,11 @@ async fn boot_embedded(
             durable: Some(plan.target.durable),
             model: None,
         },
+        stack_auth: Some(crate::fast_setup::StackAuth {
+            jwt_secret: stack.jwt_secret.clone(),
+            jwt_expiry: stack.shared.config.jwt_expiry,
+            bcrypt_cost: stack.shared.config.bcrypt_cost,
+        }),
         cpu_sets: None,
         stack: Some(stack),
     })

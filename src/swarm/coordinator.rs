@@ -193,6 +193,9 @@ async fn drive_process(
     }
 }
 
+/// The stage a worker reports during its final quiet sync.
+const QUIESCE_STAGE: &str = "quiesce";
+
 /// Merges reports as they come.
 struct Merge {
     labels: Vec<String>,
@@ -201,6 +204,8 @@ struct Merge {
     finished: Vec<bool>,
     progress_second: BTreeMap<u64, (Snapshot, f64, String)>,
     errors_total: u64,
+    /// Whether the start of the quiet sync was announced (once, when a worker first says so).
+    quiet_sync_noted: bool,
 }
 
 impl Merge {
@@ -213,6 +218,7 @@ impl Merge {
             finished: vec![false; workers],
             progress_second: BTreeMap::new(),
             errors_total: 0,
+            quiet_sync_noted: false,
         }
     }
 
@@ -247,6 +253,10 @@ impl Merge {
                     rss_bytes: saturation.rss_bytes,
                 });
                 self.errors_total += snapshot.total_errors();
+                if stage == QUIESCE_STAGE && !self.quiet_sync_noted {
+                    self.quiet_sync_noted = true;
+                    progress.note("quiet sync: every device pushes and pulls once more …");
+                }
                 let entry = self.progress_second.entry(t).or_default();
                 let _ = entry.0.merge(&snapshot);
                 entry.1 = entry.1.max(saturation.cpu_percent);
