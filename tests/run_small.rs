@@ -185,3 +185,26 @@ fn expired_sessions_refresh_at_their_first_open() {
     let figures = r["risks"]["risk1"]["figures"].to_string();
     assert!(figures.contains("Session refreshes"), "{figures}");
 }
+
+/// `--run-tag` (an orchestrator's, shared by every shard of one run) names the run's users and
+/// its result; a tag that could match real users' addresses is refused before anything starts.
+#[test]
+fn a_given_run_tag_names_the_run_and_a_bad_one_is_one_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = small_scenario(dir.path(), 2, 2);
+    let out = dir.path().join("out");
+    let tag = "nightly-ci-42.syncstorm.test";
+    finished(run_into(&scenario, &out).args(["--run-tag", tag]));
+    assert_eq!(only_result(&out)["run_tag"], tag);
+
+    let run = syncstorm()
+        .arg("run")
+        .arg(&scenario)
+        .args(["--run-tag", "example.com"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--run-tag"), "{stderr}");
+}

@@ -44,6 +44,11 @@ pub struct RunArgs {
     /// Run one slice of the population, `i/n` with i from 0, and write a mergeable result.
     #[arg(long)]
     pub shard: Option<Shard>,
+    /// The run's tag (its users' e-mail domain, what `cleanup --run-tag` removes), given by an
+    /// orchestrator so every shard of one run shares it; by default made from the scenario,
+    /// seed and start time.
+    #[arg(long)]
+    pub run_tag: Option<String>,
     /// Direct PostgreSQL URL of the target, for SQL seeding, probes and the oracle.
     #[arg(long)]
     pub database_url: Option<String>,
@@ -157,6 +162,10 @@ pub async fn execute(
 ) -> Result<RunResult, RunError> {
     let shard = args.shard.unwrap_or(Shard::WHOLE);
     let shape = plan_budget::shape(plan, shard);
+    if let Some(tag) = &args.run_tag {
+        crate::cleanup::validate_run_tag(tag)
+            .map_err(|e| RunError::BadInput(format!("--run-tag: {e}")))?;
+    }
     let root = CancellationToken::new();
     let mut progress = Progress::detect();
     progress.note(&format!(
@@ -177,7 +186,9 @@ pub async fn execute(
     prepared.cpu_sets = cpu_sets;
     let started_at = Utc::now();
     let users = shard.users(plan.population.users);
-    let tag = population::credential_tag(&plan.name, plan.run.seed, started_at.timestamp());
+    let tag = args.run_tag.clone().unwrap_or_else(|| {
+        population::credential_tag(&plan.name, plan.run.seed, started_at.timestamp())
+    });
     let outcome = seed_and_run(
         plan,
         args,
