@@ -208,3 +208,39 @@ fn a_given_run_tag_names_the_run_and_a_bad_one_is_one_sentence() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("--run-tag"), "{stderr}");
 }
+
+/// `--start-at` holds the load until the agreed instant (shards on several machines start
+/// together); an instant already past starts at once and the result says how late; a bad
+/// instant is one sentence.
+#[test]
+fn the_load_starts_at_start_at_or_says_how_late_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = small_scenario(dir.path(), 2, 2);
+    let past = (chrono::Utc::now() - chrono::Duration::minutes(5)).to_rfc3339();
+    let out = dir.path().join("late");
+    let stderr = finished(run_into(&scenario, &out).args(["--start-at", &past]));
+    assert!(stderr.contains("s after --start-at"), "{stderr}");
+    let late = only_result(&out)["setup"]["late_start_s"].as_f64().unwrap();
+    assert!(late >= 300.0, "{late}");
+
+    let soon = chrono::Utc::now() + chrono::Duration::seconds(12);
+    let out = dir.path().join("on-time");
+    let stderr = finished(run_into(&scenario, &out).args(["--start-at", &soon.to_rfc3339()]));
+    assert!(stderr.contains("waiting "), "{stderr}");
+    let r = only_result(&out);
+    assert_eq!(r["setup"]["late_start_s"].as_f64(), Some(0.0), "{}", r["setup"]);
+    let started: chrono::DateTime<chrono::Utc> =
+        r["started_at"].as_str().unwrap().parse().unwrap();
+    let off = (started - soon).num_milliseconds().abs();
+    assert!(off < 1_000, "the load started {off} ms off the instant");
+
+    let run = syncstorm()
+        .arg("run")
+        .arg(&scenario)
+        .args(["--start-at", "tomorrow"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("RFC 3339"), "{stderr}");
+}

@@ -68,8 +68,14 @@ fn setup_line(r: &RunResult) -> String {
         t if t < 10.0 => format!("{t:.1} s"),
         t => duration(t),
     };
+    let late = match s.late_start_s {
+        Some(late) if late >= 0.5 => {
+            format!(" · the load started {late:.1} s after --start-at (setup ran past it)")
+        }
+        _ => String::new(),
+    };
     format!(
-        "set up {} users{sessions} in {time} {how} · ",
+        "set up {} users{sessions} in {time} {how}{late} · ",
         count(s.users)
     )
 }
@@ -295,9 +301,17 @@ mod tests {
             users: 50_000,
             sessions: 100_000,
             rows: 1_000_000,
+            ..SetupInfo::default()
         });
         let html = header(&r);
         assert!(html.contains("set up 50"), "{html}");
         assert!(html.contains("sessions in 41 s by SQL"), "{html}");
+        assert!(!html.contains("start-at"), "{html}");
+        r.setup.as_mut().unwrap().late_start_s = Some(12.3);
+        assert!(
+            header(&r).contains("started 12.3 s after"),
+            "{}",
+            header(&r)
+        );
     }
 }

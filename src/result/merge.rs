@@ -238,6 +238,10 @@ fn merged_setup(shards: &[RunResult]) -> Option<super::SetupInfo> {
         total.users += s.users;
         total.sessions += s.sessions;
         total.rows += s.rows;
+        total.late_start_s = match (total.late_start_s, s.late_start_s) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
     }
     Some(total)
 }

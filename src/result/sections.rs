@@ -324,4 +324,11 @@ pub struct SetupInfo {
     pub sessions: u64,
     /// Rows seeded by SQL.
     pub rows: u64,
+    /// `--start-at`: the wall instant every shard's load was to start at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Seconds this run's load started after `start_at`, because its setup ran past it (0 when
+    /// it waited for the instant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_start_s: Option<f64>,
 }

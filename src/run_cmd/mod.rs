@@ -49,6 +49,11 @@ pub struct RunArgs {
     /// seed and start time.
     #[arg(long)]
     pub run_tag: Option<String>,
+    /// Start the load's first phase at this wall instant (RFC 3339, e.g.
+    /// `2026-12-07T09:00:00Z`), so shards on several machines start together; a shard whose
+    /// setup runs past it starts at once and its result says how late.
+    #[arg(long, value_parser = parse_start_at)]
+    pub start_at: Option<chrono::DateTime<Utc>>,
     /// Direct PostgreSQL URL of the target, for SQL seeding, probes and the oracle.
     #[arg(long)]
     pub database_url: Option<String>,
@@ -265,6 +270,19 @@ async fn seed_and_run(
         Ok(seeded) => seeded,
         Err(e) => return empty(e, setup_info),
     };
+    let mut setup_info = setup_info;
+    if let Some(at) = args.start_at {
+        setup_info.start_at = Some(at);
+        match wait_for_start(at, stop, progress).await {
+            Some(late) => setup_info.late_start_s = Some(late),
+            None => {
+                return empty(
+                    "interrupted while waiting for --start-at".into(),
+                    setup_info,
+                );
+            }
+        }
+    }
     let load_started = Utc::now() + chrono::Duration::seconds(2);
     let tasks = worker_tasks(
         plan,
@@ -304,6 +322,47 @@ async fn seed_and_run(
         Some(load_started),
         setup_info,
     )
+}
+
+/// The load starts 2 s after the workers are told (they need the time to be ready), so this
+/// waits until 2 s before `at`; how late the start is when the setup ran past it (0 when it
+/// waited), or `None` when the run was stopped while waiting.
+async fn wait_for_start(
+    at: chrono::DateTime<Utc>,
+    stop: &CancellationToken,
+    progress: &mut Progress,
+) -> Option<f64> {
+    const LEAD: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
+    let ahead = (at - LEAD - Utc::now()).to_std().ok();
+    match ahead {
+        Some(wait) => {
+            progress.note(&format!(
+                "waiting {:.0} s for --start-at {}",
+                wait.as_secs_f64(),
+                at.to_rfc3339()
+            ));
+            tokio::select! {
+                () = tokio::time::sleep(wait) => Some(0.0),
+                () = stop.cancelled() => None,
+            }
+        }
+        None => {
+            let late = (Utc::now() + LEAD - at).as_seconds_f64().max(0.0);
+            progress.note(&format!(
+                "the load starts {late:.1} s after --start-at {}: setup ran past it",
+                at.to_rfc3339()
+            ));
+            Some(late)
+        }
+    }
+}
+
+fn parse_start_at(text: &str) -> Result<chrono::DateTime<Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            format!("{text:?} is not an RFC 3339 instant such as 2026-12-07T09:00:00Z ({e})")
+        })
 }
 
 fn launcher(args: &RunArgs, cpu_sets: Option<&CpuSets>) -> Launcher {
