@@ -228,9 +228,13 @@ fn the_load_starts_at_start_at_or_says_how_late_it_is() {
     let stderr = finished(run_into(&scenario, &out).args(["--start-at", &soon.to_rfc3339()]));
     assert!(stderr.contains("waiting "), "{stderr}");
     let r = only_result(&out);
-    assert_eq!(r["setup"]["late_start_s"].as_f64(), Some(0.0), "{}", r["setup"]);
-    let started: chrono::DateTime<chrono::Utc> =
-        r["started_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        r["setup"]["late_start_s"].as_f64(),
+        Some(0.0),
+        "{}",
+        r["setup"]
+    );
+    let started: chrono::DateTime<chrono::Utc> = r["started_at"].as_str().unwrap().parse().unwrap();
     let off = (started - soon).num_milliseconds().abs();
     assert!(off < 1_000, "the load started {off} ms off the instant");
 
