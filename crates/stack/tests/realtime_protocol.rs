@@ -213,6 +213,22 @@ async fn an_expiring_token_closes_its_channel_and_a_refresh_keeps_it(decoder: De
         serde_json::json!({"access_token": token("authenticated", Some(a), 3600)}),
     )
     .await;
+    // An accepted token re-subscribes the channel, as Realtime's `access_token` handler does.
+    let resubscribed = c.recv_within(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(
+        (resubscribed.topic.as_str(), resubscribed.event.as_str()),
+        ("realtime:keep", "system")
+    );
+    assert_eq!(
+        (
+            &resubscribed.payload["status"],
+            &resubscribed.payload["message"]
+        ),
+        (
+            &serde_json::json!("ok"),
+            &serde_json::json!("Subscribed to PostgreSQL")
+        )
+    );
     let system = c.recv_within(Duration::from_secs(5)).await.unwrap();
     assert_eq!(
         (system.topic.as_str(), system.event.as_str()),

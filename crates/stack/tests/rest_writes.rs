@@ -80,7 +80,8 @@ async fn upsert_merges_or_ignores_duplicates() {
         )
         .json(&row);
     let (status, body) = status_json(merge.send().await.unwrap()).await;
-    assert_eq!((status, body[0]["name"].as_str()), (201, Some("merged")));
+    // Every row updated an existing one: 200, as PostgREST answers (see write_statuses_match_postgrest).
+    assert_eq!((status, body[0]["name"].as_str()), (200, Some("merged")));
     let ignored = json!({"id": id, "user_id": user.id, "name": "ignored"});
     let ignore = s
         .user(&user, Method::POST, "/rest/v1/wallets")
@@ -357,5 +358,98 @@ async fn write_headers_match_postgrest() {
     // A read reports only `count`; `return` does not apply to it.
     let got = send(Method::GET, &filter, "count=exact, return=minimal", None).await;
     assert_eq!(got, (200, some("*/0"), some("count=exact")));
+    s.stop().await;
+}
+
+/// The statuses of writes as PostgREST v14.8 computes them in `src/PostgREST/Response.hs`
+/// (`actionResponse`, the `MutationCreate`, `MutationUpdate` and `MutationDelete` cases), with
+/// the inserted count of an upsert from `src/PostgREST/Query/Statements.hs` (`pgrst.inserted`):
+/// an insert is 201 whatever `return=` says, except a `resolution=merge-duplicates` upsert that
+/// inserted no row (all updated, or an empty body), which is 200; `ignore-duplicates` stays 201
+/// even when every row was skipped. Update and delete: 200 with `return=representation`, 204
+/// with `return=minimal`, `return=headers-only` or no `return`.
+#[tokio::test]
+async fn write_statuses_match_postgrest() {
+    let s = boot().await;
+    let user = s.new_user().await;
+    let existing = s.wallet(&user, "existing").await;
+    let row = |id: Uuid| json!({"id": id, "user_id": user.id, "name": "w"});
+    let fresh = || row(Uuid::new_v4());
+    let merge = "resolution=merge-duplicates";
+    let ignore = "resolution=ignore-duplicates";
+    let cases: Vec<(&str, String, Value, u16)> = vec![
+        ("insert", String::new(), fresh(), 201),
+        ("insert minimal", "return=minimal".into(), fresh(), 201),
+        (
+            "insert headers-only",
+            "return=headers-only".into(),
+            fresh(),
+            201,
+        ),
+        (
+            "insert representation",
+            "return=representation".into(),
+            fresh(),
+            201,
+        ),
+        ("merge, new row", merge.into(), fresh(), 201),
+        ("merge, updated only", merge.into(), row(existing), 200),
+        (
+            "merge, updated only, representation",
+            format!("{merge}, return=representation"),
+            row(existing),
+            200,
+        ),
+        (
+            "merge, updated and new",
+            merge.into(),
+            json!([row(existing), fresh()]),
+            201,
+        ),
+        ("merge, empty body", merge.into(), json!([]), 200),
+        ("ignore, new row", ignore.into(), fresh(), 201),
+        ("ignore, duplicate only", ignore.into(), row(existing), 201),
+        ("insert, empty body", String::new(), json!([]), 201),
+    ];
+    for (name, prefer, body, want) in cases {
+        let mut request = s
+            .user(&user, Method::POST, "/rest/v1/wallets?on_conflict=id")
+            .json(&body);
+        if !prefer.is_empty() {
+            request = request.header("Prefer", prefer);
+        }
+        let got = request.send().await.unwrap().status().as_u16();
+        assert_eq!(got, want, "{name}");
+    }
+    let mine = format!("/rest/v1/wallets?user_id=eq.{}", user.id);
+    for (prefer, want) in [
+        ("", 204),
+        ("return=minimal", 204),
+        ("return=headers-only", 204),
+        ("return=representation", 200),
+    ] {
+        let mut patch = s
+            .user(&user, Method::PATCH, &mine)
+            .json(&json!({"name": "renamed"}));
+        if !prefer.is_empty() {
+            patch = patch.header("Prefer", prefer);
+        }
+        let got = patch.send().await.unwrap().status().as_u16();
+        assert_eq!(got, want, "update, Prefer: {prefer:?}");
+    }
+    for (prefer, want) in [
+        ("", 204),
+        ("return=minimal", 204),
+        ("return=headers-only", 204),
+        ("return=representation", 200),
+    ] {
+        let one = format!("/rest/v1/wallets?id=eq.{}", s.wallet(&user, "gone").await);
+        let mut delete = s.user(&user, Method::DELETE, &one);
+        if !prefer.is_empty() {
+            delete = delete.header("Prefer", prefer);
+        }
+        let got = delete.send().await.unwrap().status().as_u16();
+        assert_eq!(got, want, "delete, Prefer: {prefer:?}");
+    }
     s.stop().await;
 }

@@ -326,4 +326,86 @@ mod tests {
         );
         assert_eq!(p.access_token.as_deref(), Some("jwt"));
     }
+
+    /// The members of a change's `data`, one event type at a time, as supabase/realtime
+    /// v2.78.15 encodes them (`lib/realtime/adapters/changes.ex`: `NewRecord`, `UpdatedRecord`,
+    /// `DeletedRecord`, derived `Jason.Encoder` except `subscription_ids`; `errors` is `null`
+    /// unless non-empty, `convert_errors` in `lib/extensions/postgres_cdc_rls/replication_poller.ex`),
+    /// wrapped as `{ids, data}` (`lib/extensions/postgres_cdc_rls/message_dispatcher.ex`).
+    /// `eventType`, `new` and `old` are supabase-js's renaming on the client, not wire members.
+    #[test]
+    fn change_data_members_match_realtime() {
+        let data = |change_type: &str, record: Option<Value>, old_record: Option<Value>| {
+            let payload = ChangesPayload {
+                ids: vec![7],
+                data: ChangeData {
+                    schema: "public".into(),
+                    table: "wallets".into(),
+                    commit_timestamp: "2026-01-02T03:04:05.678Z".into(),
+                    change_type: change_type.into(),
+                    columns: vec![Column {
+                        name: "id".into(),
+                        type_name: "uuid".into(),
+                    }],
+                    record,
+                    old_record,
+                    errors: None,
+                },
+            };
+            serde_json::to_value(payload).unwrap()
+        };
+        let keys = |v: &Value| {
+            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k
+        };
+        let common = [
+            "columns",
+            "commit_timestamp",
+            "errors",
+            "schema",
+            "table",
+            "type",
+        ];
+        let with = |extra: &[&str]| {
+            let mut k: Vec<String> = common.iter().chain(extra).map(|s| s.to_string()).collect();
+            k.sort();
+            k
+        };
+        let row = json!({"id": "a"});
+        let insert = data("INSERT", Some(row.clone()), None);
+        assert_eq!(keys(&insert), ["data", "ids"]);
+        assert_eq!(keys(&insert["data"]), with(&["record"]));
+        let update = data("UPDATE", Some(row.clone()), Some(row.clone()));
+        assert_eq!(keys(&update["data"]), with(&["old_record", "record"]));
+        let delete = data("DELETE", None, Some(row));
+        assert_eq!(keys(&delete["data"]), with(&["old_record"]));
+        assert_eq!(delete["data"]["errors"], Value::Null);
+        assert_eq!(delete["ids"], json!([7]));
+        assert_eq!(
+            insert["data"]["columns"],
+            json!([{"name": "id", "type": "uuid"}])
+        );
+    }
+
+    /// A `phx_reply` payload is `{status, response}` (Phoenix's `Phoenix.Socket.Reply`, which
+    /// supabase/realtime's channels answer through), with `status` `ok` or `error`.
+    #[test]
+    fn reply_members_match_phoenix() {
+        let join = Message::new("realtime:x", event::JOIN, json!({}))
+            .with_refs(Some("1".into()), Some("2".into()));
+        let reply = join.reply(ReplyStatus::Error, json!({"reason": "unmatched topic"}));
+        assert_eq!(
+            (
+                reply.event.as_str(),
+                reply.join_ref.as_deref(),
+                reply.msg_ref.as_deref()
+            ),
+            ("phx_reply", Some("1"), Some("2"))
+        );
+        assert_eq!(
+            reply.payload,
+            json!({"status": "error", "response": {"reason": "unmatched topic"}})
+        );
+    }
 }

@@ -80,4 +80,31 @@ mod tests {
         assert!(!encode(&m, Vsn::V1).contains("join_ref"));
         assert!(encode(&m, Vsn::V2).starts_with("[\"3\",\"3\""));
     }
+
+    /// A `system` push has exactly `extension`, `status`, `message` and `channel` (the topic
+    /// without `realtime:`), as `push_system_message` in supabase/realtime v2.78.15's
+    /// `lib/realtime_web/channels/realtime_channel.ex` pushes it; `ref` is null.
+    #[test]
+    fn system_members_match_realtime() {
+        let m = system(
+            "realtime:wallets",
+            "postgres_changes",
+            true,
+            "Subscribed to PostgreSQL",
+        );
+        assert_eq!((m.event.as_str(), m.msg_ref), ("system", None));
+        assert_eq!(
+            m.payload,
+            json!({"extension": "postgres_changes", "status": "ok",
+                   "message": "Subscribed to PostgreSQL", "channel": "wallets"})
+        );
+        let m = system(
+            "realtime:w",
+            "system",
+            false,
+            "Too many messages per second",
+        );
+        assert_eq!(m.payload["status"], "error");
+        assert_eq!(m.payload["extension"], "system");
+    }
 }

@@ -260,14 +260,23 @@ impl Session {
             return;
         }
         match token::verify(&self.shared.config.jwt_secret, token, now()) {
-            Ok(id) if id.fingerprint == self.channels[i].fingerprint => {}
             Ok(id) => {
                 let joined = &mut self.channels[i];
-                self.shared
-                    .registry
-                    .set_claims(&joined.keys, Arc::clone(&id.claims));
-                joined.exp = id.exp;
-                joined.fingerprint = id.fingerprint;
+                if id.fingerprint != joined.fingerprint {
+                    self.shared
+                        .registry
+                        .set_claims(&joined.keys, Arc::clone(&id.claims));
+                    joined.exp = id.exp;
+                    joined.fingerprint = id.fingerprint;
+                }
+                // Realtime re-subscribes a channel's postgres_changes under every accepted
+                // token, and says so again (`handle_in("access_token", …)` then
+                // `handle_info(:postgres_subscribe, …)` in realtime_channel.ex, v2.78.15).
+                if !joined.keys.is_empty() {
+                    let ok =
+                        frame::system(&msg.topic, "postgres_changes", true, reason::SUBSCRIBED);
+                    r.frames.push(self.encode(&ok));
+                }
             }
             Err(e) => self.close_channel(&msg.topic, Some(("system", e.to_string())), r),
         }

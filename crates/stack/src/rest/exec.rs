@@ -32,6 +32,8 @@ pub struct Outcome {
     pub total: Option<i64>,
     pub page: i64,
     pub body: Option<String>,
+    /// Rows inserted rather than updated, from a merging upsert only.
+    pub inserted: Option<i64>,
 }
 
 const PRE_REQUEST: &str = "select set_config('role', $1, true), \
@@ -108,6 +110,7 @@ pub async fn run(
         total: row.get(0),
         page: row.get(1),
         body: row.get(2),
+        inserted: (row.len() > 3).then(|| row.get(3)),
     })
 }
 

@@ -62,9 +62,10 @@ pub async fn insert(
     let prefer = Prefer::from_headers(&headers);
     let (rows, columns) = rows_body(&body, &q)?;
     if rows == "[]" {
-        // PostgREST answers an empty bulk insert with 201 and no rows.
+        // PostgREST answers an empty bulk insert with no rows, and 200 when it merges:
+        // nothing was inserted.
         let body = if prefer.representation { "[]" } else { "" };
-        let mut response = (StatusCode::CREATED, body.to_string()).into_response();
+        let mut response = (insert_status(prefer, Some(0)), body.to_string()).into_response();
         let total = prefer.count.then_some(0);
         response.headers_mut().insert(
             header::CONTENT_RANGE,
@@ -85,8 +86,20 @@ pub async fn insert(
         upsert.as_ref(),
         returning(prefer),
     )?;
-    let status = StatusCode::CREATED;
-    write_response(&s, &ctx, &sql, prefer, &headers, status, Applies::Insert).await
+    write_response(&s, &ctx, &sql, prefer, &headers, Applies::Insert).await
+}
+
+/// An insert's status as PostgREST v14.8 decides it (`src/PostgREST/Response.hs`, the
+/// `MutationCreate` case): 201, except 200 for a `resolution=merge-duplicates` upsert that
+/// inserted nothing (every row updated an existing one, or the body was empty). The status
+/// does not depend on `return=`.
+fn insert_status(prefer: Prefer, inserted: Option<i64>) -> StatusCode {
+    let merged_only = prefer.resolution == Some(true) && inserted.is_some_and(|n| n <= 0);
+    if merged_only {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    }
 }
 
 /// `PATCH /{table}?filters`.
@@ -112,8 +125,7 @@ pub async fn update(
         &columns,
         returning(prefer),
     )?;
-    let status = no_content_unless(prefer);
-    write_response(&s, &ctx, &sql, prefer, &headers, status, Applies::Update).await
+    write_response(&s, &ctx, &sql, prefer, &headers, Applies::Update).await
 }
 
 /// `DELETE /{table}?filters`.
@@ -128,8 +140,7 @@ pub async fn delete(
     let q = QueryParams::parse(raw.as_deref())?;
     let prefer = Prefer::from_headers(&headers);
     let sql = sql::delete(table, &q, returning(prefer))?;
-    let status = no_content_unless(prefer);
-    write_response(&s, &ctx, &sql, prefer, &headers, status, Applies::Delete).await
+    write_response(&s, &ctx, &sql, prefer, &headers, Applies::Delete).await
 }
 
 /// `POST /rpc/{function}` with a JSON object of named arguments.
@@ -213,6 +224,8 @@ fn returning(prefer: Prefer) -> Returning {
     }
 }
 
+/// An update's or a delete's status (PostgREST v14.8, `src/PostgREST/Response.hs`, the
+/// `MutationUpdate` and `MutationDelete` cases): 200 with `return=representation`, else 204.
 fn no_content_unless(prefer: Prefer) -> StatusCode {
     if prefer.representation {
         StatusCode::OK
@@ -227,10 +240,14 @@ async fn write_response(
     sql: &Sql,
     prefer: Prefer,
     headers: &HeaderMap,
-    status: StatusCode,
     applies: Applies,
 ) -> Result<Response, RestError> {
     let out = exec::run(&s.db, ctx, sql, exec::OP_WRITE).await?;
+    let status = if applies == Applies::Insert {
+        insert_status(prefer, out.inserted)
+    } else {
+        no_content_unless(prefer)
+    };
     // PostgREST's Content-Range for writes: the affected range for an update, `*` for an
     // insert or a delete; the total only with `Prefer: count`.
     let total = prefer.count.then_some(out.page);

@@ -2,7 +2,8 @@
 //! every value a client sent is a bind parameter cast from text to the column's type, so the
 //! database parses values exactly as it would for PostgREST.
 //!
-//! Every statement returns one row: `(total bigint | null, page bigint, body text | null)`.
+//! Every statement returns one row: `(total bigint | null, page bigint, body text | null)`;
+//! a merging upsert adds a fourth column, `inserted bigint`.
 
 use super::cache::{Function, Table};
 use super::error::RestError;
@@ -262,11 +263,24 @@ pub fn insert(
         Some(u) => on_conflict(table, columns, u)?,
     };
     let (ret, tail) = returning_tail(&b, q, returning)?;
-    let text = format!(
-        "with pgrst_src as (insert into {from} as {name} ({cols}) select {cols} \
-         from json_populate_recordset(null::{from}, {rows}::text::json){conflict} returning {ret}) {tail}",
-        name = ident(&table.name)
+    let name = ident(&table.name);
+    let insert = format!(
+        "insert into {from} as {name} ({cols}) select {cols} \
+         from json_populate_recordset(null::{from}, {rows}::text::json){conflict}"
     );
+    let text = if upsert.is_some_and(|u| u.merge) {
+        // A merging upsert also answers how many rows it inserted (not updated): a row the
+        // statement inserted has xmax 0, one it updated on conflict carries this transaction's
+        // id. PostgREST answers 200 rather than 201 when that count is 0.
+        format!(
+            "with pgrst_w as ({insert} returning {name} as pgrst_row, {name}.xmax = 0 as pgrst_inserted), \
+             pgrst_src as (select (pgrst_row).* from pgrst_w) \
+             select pgrst_t.*, (select count(*) filter (where pgrst_inserted) from pgrst_w) \
+             from ({tail}) pgrst_t"
+        )
+    } else {
+        format!("with pgrst_src as ({insert} returning {ret}) {tail}")
+    };
     Ok(b.finish(text))
 }
 
