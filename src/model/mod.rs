@@ -6,6 +6,7 @@
 
 pub mod calibration;
 pub mod capacity;
+mod capacity_report;
 mod confirm;
 pub mod server;
 pub mod sim;
