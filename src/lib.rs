@@ -5,6 +5,7 @@
 
 pub mod cleanup;
 pub mod cli;
+pub mod clock_offset;
 pub mod cpu_sets;
 pub mod driver;
 pub mod fast_setup;

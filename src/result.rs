@@ -20,8 +20,8 @@ use syncstorm_plans::SupabasePlan;
 pub use io::ResultError;
 pub use merge::merge_shards;
 pub use sections::{
-    CoordinatedOmission, GeneratorSample, HoldTotals, Machine, ModelInfo, OracleResult, PoolSample,
-    ProbeSample, Probes, RiskVerdict, SetupInfo, TargetInfo,
+    ClockOffset, CoordinatedOmission, GeneratorSample, HoldTotals, Machine, ModelInfo,
+    OracleResult, PoolSample, ProbeSample, Probes, RiskVerdict, SetupInfo, ShardRun, TargetInfo,
 };
 
 /// Bumped whenever a field changes meaning or disappears; additions with defaults keep it.
@@ -162,6 +162,13 @@ pub struct RunResult {
     /// How many shard results a merged result was made from (0 = not merged).
     #[serde(default)]
     pub merged_shards: u32,
+    /// A merged result's shards, each with its machine, start and clock; empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardRun>,
+    /// This machine's clock against the target's, measured before the load; `None` when the
+    /// target sent no usable `Date` header (and in results from before it was measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<ClockOffset>,
     #[serde(default)]
     pub operations: BTreeMap<String, OperationResult>,
     #[serde(default)]

@@ -3,7 +3,7 @@
 mod report_support;
 
 use report_support::{Shape, synthetic, synthetic_shards};
-use syncstorm::result::{ResultError, RunResult, SCHEMA_VERSION, merge_shards};
+use syncstorm::result::{ClockOffset, ResultError, RunResult, SCHEMA_VERSION, merge_shards};
 use syncstorm_metrics::histogram;
 
 const STORM: Shape = Shape {
@@ -90,6 +90,36 @@ fn merged_shards_equal_the_whole_run() {
         "thresholds are evaluated on the merged figures"
     );
     assert_eq!(merged.probes, whole.probes);
+}
+
+#[test]
+fn shards_whose_clocks_disagree_meet_on_the_servers_clock() {
+    let whole = synthetic("storm", STORM);
+    let mut shards = synthetic_shards("storm", STORM, 3);
+    // Every load started at the same server instant; the machines' clocks read it differently.
+    for (shard, local_minus_server_ms) in shards.iter_mut().zip([0i64, 3_000, -2_000]) {
+        shard.started_at += chrono::Duration::milliseconds(local_minus_server_ms);
+        shard.clock = Some(ClockOffset {
+            offset_ms: -local_minus_server_ms as f64,
+            uncertainty_ms: 10.0,
+            requests: 40,
+        });
+    }
+    let merged = merge_shards(&shards).unwrap();
+    assert_same_series(&merged.timeseries, &whole.timeseries);
+    assert_eq!(merged.peak, whole.peak);
+    assert_eq!(merged.started_at, whole.started_at);
+    let starts: Vec<f64> = merged.shards.iter().map(|s| s.start_offset_s).collect();
+    assert_eq!(starts, [0.0, 0.0, 0.0]);
+    let labels: Vec<&str> = merged.shards.iter().map(|s| s.label.as_str()).collect();
+    assert_eq!(labels, ["shard 0/3", "shard 1/3", "shard 2/3"]);
+    assert_eq!(merged.shards[1].clock.unwrap().offset_ms, -3_000.0);
+
+    // Without every shard's offset, each machine's own clock is all there is: the 3 s show.
+    shards[2].clock = None;
+    let merged = merge_shards(&shards).unwrap();
+    let starts: Vec<f64> = merged.shards.iter().map(|s| s.start_offset_s).collect();
+    assert_eq!(starts, [2.0, 5.0, 0.0]);
 }
 
 #[test]

@@ -209,6 +209,40 @@ fn a_given_run_tag_names_the_run_and_a_bad_one_is_one_sentence() {
     assert!(stderr.contains("--run-tag"), "{stderr}");
 }
 
+/// A `--source-address` this machine cannot bind, or one given twice, is refused before
+/// anything starts, in one sentence.
+#[test]
+fn a_source_address_not_of_this_machine_is_one_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = small_scenario(dir.path(), 2, 2);
+    for (args, says) in [
+        (
+            vec!["--source-address", "192.0.2.1"],
+            "--source-address 192.0.2.1 is not an address of this machine",
+        ),
+        (
+            vec![
+                "--source-address",
+                "127.0.0.9",
+                "--source-address",
+                "127.0.0.9",
+            ],
+            "--source-address 127.0.0.9 is given twice",
+        ),
+    ] {
+        let run = syncstorm()
+            .arg("run")
+            .arg(&scenario)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(run.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(stderr.contains(says), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    }
+}
+
 /// `--start-at` holds the load until the agreed instant (shards on several machines start
 /// together); an instant already past starts at once and the result says how late; a bad
 /// instant is one sentence.

@@ -70,6 +70,10 @@ quiesce = "10s"
     path
 }
 
+fn source(shard: u32) -> String {
+    format!("127.0.0.{}", 11 + shard)
+}
+
 fn json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -114,6 +118,8 @@ async fn three_shard_processes_merge_into_one_run_on_one_timeline() {
                 .args(["--shard", &format!("{i}/{SHARDS}")])
                 .args(["--run-tag", TAG, "--start-at", &start_at.to_rfc3339()])
                 .args(["--database-url", &stack.database_url])
+                // Three machines' worth of source addresses, as the shards would have.
+                .args(["--source-address", &source(i)])
                 .arg("--out")
                 .arg(dir.path().join(format!("shard-{i}")));
             tokio::spawn(output(cmd))
@@ -131,8 +137,21 @@ async fn three_shard_processes_merge_into_one_run_on_one_timeline() {
         shards.push(only_json(&dir.path().join(format!("shard-{i}"))));
     }
     let results: Vec<Value> = shards.iter().map(|p| json(p)).collect();
-    for r in &results {
+    for (i, r) in results.iter().enumerate() {
         assert_eq!(r["run_tag"], TAG);
+        assert_eq!(
+            r["machine"]["source_addresses"],
+            serde_json::json!([source(i as u32)])
+        );
+        // One machine, one clock: the offset measured against the stack's Date header is
+        // within its own uncertainty of zero.
+        let clock = &r["clock"];
+        let (offset, within) = (
+            clock["offset_ms"].as_f64().unwrap(),
+            clock["uncertainty_ms"].as_f64().unwrap(),
+        );
+        assert!(within < 250.0, "{clock}");
+        assert!(offset.abs() <= within + 5.0, "{clock}");
         assert_eq!(
             r["setup"]["late_start_s"].as_f64(),
             Some(0.0),
@@ -166,6 +185,21 @@ async fn three_shard_processes_merge_into_one_run_on_one_timeline() {
     assert!(merged_path.with_extension("html").exists());
     let merged = json(&merged_path);
     assert_eq!(merged["merged_shards"], SHARDS);
+    // Each shard's own health and clock stay in the merged result and its report.
+    let kept = merged["shards"].as_array().unwrap();
+    assert_eq!(kept.len(), SHARDS as usize);
+    for (i, s) in kept.iter().enumerate() {
+        assert_eq!(s["label"], format!("shard {i}/{SHARDS}"));
+        assert_eq!(s["clock"], results[i]["clock"]);
+        assert!(s["start_offset_s"].as_f64().unwrap() < 1.0, "{s}");
+    }
+    let html = std::fs::read_to_string(merged_path.with_extension("html")).unwrap();
+    assert!(html.contains("Generator CPU per shard"));
+    assert!(
+        html.contains("aligned by the target&#39;s clock")
+            || html.contains("aligned by the target's clock")
+    );
+    assert!(html.contains("from 127.0.0.13"));
     assert_eq!(merged["run_tag"], TAG);
 
     // Counts are the sums of the shards'.

@@ -15,6 +15,7 @@ pub mod risks;
 mod sections;
 mod series;
 mod server;
+mod shards;
 mod summary;
 
 use std::path::Path;

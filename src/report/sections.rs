@@ -211,8 +211,13 @@ pub fn generator(r: &RunResult) -> String {
     if health.warnings.is_empty() && !r.generator.is_empty() {
         let _ = write!(body, "<p class=\"note\">{}</p>", esc(&health.verdict));
     }
+    if r.shards.is_empty() {
+        let _ = write!(body, "<p class=\"note\">{}</p>", esc(&clock_sentence(r)));
+    }
     if r.generator.is_empty() {
         body.push_str("<p class=\"note\">The generator recorded no health samples.</p>");
+    } else if !r.shards.is_empty() {
+        body.push_str(&super::shards::section_body(r));
     } else {
         let cpu = Chart::new("Generator CPU (all workers)", "% of one core")
             .line(Line::new("CPU %", health.cpu.clone()))
@@ -224,6 +229,29 @@ pub fn generator(r: &RunResult) -> String {
         body.push_str(&chart_grid(&[cpu, lag, rss], r.duration_s));
     }
     section("generator", "Generator health", &body)
+}
+
+/// Where the devices' traffic left from and how this machine's clock stood to the target's.
+fn clock_sentence(r: &RunResult) -> String {
+    let sources = match r.machine.source_addresses.as_slice() {
+        [] => String::new(),
+        ips => format!(
+            "Devices connected from {}. ",
+            ips.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let clock = match &r.clock {
+        Some(c) => format!(
+            "This machine's clock was {} the target's (± {}, from the target's Date header).",
+            super::shards::offset_words(c.offset_ms),
+            ms(c.uncertainty_ms)
+        ),
+        None => "This machine's clock was not compared with the target's.".to_string(),
+    };
+    format!("{sources}{clock}")
 }
 
 pub fn scenario(r: &RunResult) -> String {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use syncstorm_metrics::{OpSnapshot, TimeSeries, gauge};
 
-use super::{OperationResult, OracleResult, Outcome, Peak, ResultError, RunResult};
+use super::{OperationResult, OracleResult, Outcome, Peak, ResultError, RunResult, ShardRun};
 
 /// Oracle examples kept in a merged result (each shard keeps its own few).
 const MAX_EXAMPLES: usize = 20;
@@ -18,19 +18,41 @@ pub fn merge_shards(shards: &[RunResult]) -> Result<RunResult, ResultError> {
         .first()
         .ok_or_else(|| ResultError::Merge("no shard results were given".into()))?;
     check_same_run(shards)?;
+    let on_server_clock = shards.iter().all(|s| s.clock.is_some());
     let start = shards
         .iter()
-        .map(|s| s.started_at)
+        .map(|s| aligned_start(s, on_server_clock))
         .min()
         .unwrap_or(first.started_at);
-    let offset = |s: &RunResult| (s.started_at - start).num_milliseconds().max(0) as f64 / 1000.0;
+    let offset = |s: &RunResult| {
+        (aligned_start(s, on_server_clock) - start)
+            .num_milliseconds()
+            .max(0) as f64
+            / 1000.0
+    };
 
     let mut merged = RunResult {
         started_at: start,
         shard: None,
         merged_shards: shards.len() as u32,
+        clock: None,
         ..first.clone()
     };
+    merged.shards = shards
+        .iter()
+        .map(|s| ShardRun {
+            index: s.shard.map_or(0, |id| id.index),
+            count: s.shard.map_or(1, |id| id.count),
+            label: shard_label(s),
+            machine: s.machine.clone(),
+            start_offset_s: offset(s),
+            late_start_s: s.setup.as_ref().and_then(|setup| setup.late_start_s),
+            clock: s.clock,
+            peak_devices: s.peak.devices,
+            exit_code: s.status.exit_code,
+        })
+        .collect();
+    merged.shards.sort_by_key(|s| s.index);
     merged.duration_s = shards
         .iter()
         .map(|s| offset(s) + s.duration_s)
@@ -76,6 +98,16 @@ pub fn merge_shards(shards: &[RunResult]) -> Result<RunResult, ResultError> {
         })
         .collect();
     Ok(merged)
+}
+
+/// When the shard's load started: on the target's clock when every shard measured its
+/// offset (machines' clocks may disagree; the server is the one clock they share), else on
+/// the shard's own.
+fn aligned_start(s: &RunResult, on_server_clock: bool) -> chrono::DateTime<chrono::Utc> {
+    match s.clock.filter(|_| on_server_clock) {
+        Some(c) => s.started_at + chrono::Duration::milliseconds(c.offset_ms.round() as i64),
+        None => s.started_at,
+    }
 }
 
 fn check_same_run(shards: &[RunResult]) -> Result<(), ResultError> {

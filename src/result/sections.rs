@@ -266,6 +266,37 @@ impl TargetInfo {
     }
 }
 
+/// This machine's clock against the target's, from the target's HTTP `Date` header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClockOffset {
+    /// The target's clock minus this machine's, ms (positive: the server is ahead).
+    pub offset_ms: f64,
+    /// Half the window the server's second turned in: the offset is good to ± this.
+    pub uncertainty_ms: f64,
+    /// Requests it took to see the `Date` header turn to the next second.
+    pub requests: u32,
+}
+
+/// One shard of a merged run, as its own result told it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ShardRun {
+    pub index: u32,
+    pub count: u32,
+    /// What its samples' `worker` in the merged `generator` starts with (`shard 1/4`).
+    pub label: String,
+    pub machine: Machine,
+    /// Seconds after the merged run's start that this shard's load started.
+    pub start_offset_s: f64,
+    /// Seconds its load started after `--start-at` (its setup ran past it).
+    #[serde(default)]
+    pub late_start_s: Option<f64>,
+    #[serde(default)]
+    pub clock: Option<ClockOffset>,
+    /// Devices it ran at its own peak.
+    pub peak_devices: u64,
+    pub exit_code: i32,
+}
+
 /// The machine the generator ran on.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Machine {
@@ -273,6 +304,10 @@ pub struct Machine {
     /// were pinned to; `None` when they shared every core.
     #[serde(default)]
     pub cpu_sets: Option<crate::cpu_sets::CpuSets>,
+    /// The addresses the devices' connections left from (`run --source-address`); empty when
+    /// the kernel picked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub source_addresses: Vec<std::net::IpAddr>,
     pub hostname: String,
     pub os: String,
     pub kernel: String,
@@ -296,6 +331,7 @@ impl Machine {
             .unwrap_or(0);
         Machine {
             cpu_sets: None,
+            source_addresses: Vec::new(),
             hostname: read("/proc/sys/kernel/hostname").trim().to_owned(),
             os,
             kernel: read("/proc/sys/kernel/osrelease").trim().to_owned(),

@@ -60,6 +60,11 @@ pub struct RunArgs {
     /// A non-loopback host this run may send traffic to (repeatable).
     #[arg(long = "allow-host")]
     pub allow_hosts: Vec<String>,
+    /// An address of this machine the devices' connections leave from (repeatable; device d
+    /// uses the (d mod n)-th). Each (source, destination) pair has its own ~28k ephemeral
+    /// ports, and shards on one machine can tell their traffic apart by it.
+    #[arg(long = "source-address", value_name = "IP")]
+    pub source_addresses: Vec<std::net::IpAddr>,
     /// Run the workers as tasks in this process instead of worker processes.
     #[arg(long, hide = true)]
     pub in_process: bool,
@@ -171,13 +176,14 @@ pub async fn execute(
         crate::cleanup::validate_run_tag(tag)
             .map_err(|e| RunError::BadInput(format!("--run-tag: {e}")))?;
     }
+    check_source_addresses(&args.source_addresses)?;
     let root = CancellationToken::new();
     let mut progress = Progress::detect();
     progress.note(&format!(
         "syncstorm run: {} — {} devices in shard {shard}",
         plan.name, shape.devices
     ));
-    let workers = plan_budget::check(plan, &shape)?;
+    let workers = plan_budget::check(plan, &shape, args.source_addresses.len())?;
     // Before the stack and PostgreSQL start, so they inherit the server's cores.
     let cpu_sets = separate_server_from_generator(plan, args);
     let mut prepared = target::prepare(
@@ -189,10 +195,19 @@ pub async fn execute(
     )
     .await?;
     prepared.cpu_sets = cpu_sets;
+    prepared.endpoints.sources = args.source_addresses.clone();
     let started_at = Utc::now();
     let users = shard.users(plan.population.users);
     let tag = args.run_tag.clone().unwrap_or_else(|| {
         population::credential_tag(&plan.name, plan.run.seed, started_at.timestamp())
+    });
+    // Beside the setup, so it costs the run no time.
+    let clock = tokio::spawn({
+        let (url, key) = (
+            prepared.endpoints.base_url.clone(),
+            prepared.endpoints.anon_key.clone(),
+        );
+        async move { crate::clock_offset::measure(&url, &key).await }
     });
     let outcome = seed_and_run(
         plan,
@@ -220,6 +235,8 @@ pub async fn execute(
     result.setup = Some(setup_info);
     result.target = prepared.info.clone();
     result.machine.cpu_sets = prepared.cpu_sets.clone();
+    result.machine.source_addresses = args.source_addresses.clone();
+    result.clock = clock_of(clock, &mut progress).await;
     result.set_risks();
     let written = write_outputs(
         &result,
@@ -230,6 +247,36 @@ pub async fn execute(
     }
     root.cancel();
     written.map(|()| result)
+}
+
+/// The clock probe's answer; a failed probe is a note, not a failed run (the merge then aligns
+/// shards by their own clocks).
+async fn clock_of(
+    probe: tokio::task::JoinHandle<Result<crate::result::ClockOffset, String>>,
+    progress: &mut Progress,
+) -> Option<crate::result::ClockOffset> {
+    match tokio::time::timeout(crate::clock_offset::DEADLINE, probe).await {
+        Ok(Ok(Ok(offset))) => {
+            if offset.offset_ms.abs() > 1_000.0 {
+                progress.note(&format!(
+                    "this machine's clock is {:.1} s {} the target's (± {:.0} ms)",
+                    offset.offset_ms.abs() / 1000.0,
+                    if offset.offset_ms > 0.0 {
+                        "behind"
+                    } else {
+                        "ahead of"
+                    },
+                    offset.uncertainty_ms
+                ));
+            }
+            Some(offset)
+        }
+        Ok(Ok(Err(why))) => {
+            progress.note(&format!("clock offset not measured: {why}"));
+            None
+        }
+        _ => None,
+    }
 }
 
 type RunOutputs = (
@@ -355,6 +402,24 @@ async fn wait_for_start(
             Some(late)
         }
     }
+}
+
+/// Each `--source-address` once, and each one this machine can bind (the devices would
+/// otherwise fail on every connect, one error per request).
+fn check_source_addresses(sources: &[std::net::IpAddr]) -> Result<(), RunError> {
+    for (i, ip) in sources.iter().enumerate() {
+        if sources[..i].contains(ip) {
+            return Err(RunError::BadInput(format!(
+                "--source-address {ip} is given twice"
+            )));
+        }
+        std::net::TcpListener::bind((*ip, 0)).map_err(|e| {
+            RunError::BadInput(format!(
+                "--source-address {ip} is not an address of this machine ({e})"
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 fn parse_start_at(text: &str) -> Result<chrono::DateTime<Utc>, String> {

@@ -49,8 +49,9 @@ pub fn shape(plan: &RunPlan, shard: Shard) -> Shape {
     }
 }
 
-/// Checks the budget; on success returns the worker count to use.
-pub fn check(plan: &RunPlan, shape: &Shape) -> Result<u32, RunError> {
+/// Checks the budget (`sources`: the source addresses given, 0 when the kernel picks); on
+/// success returns the worker count to use.
+pub fn check(plan: &RunPlan, shape: &Shape, sources: usize) -> Result<u32, RunError> {
     let (destinations, server_capacity) = super::target::expected(plan, shape.held_sockets(plan));
     let fds_per_worker = budget::raise_fd_limit();
     let per_device = shape.http_per_device + shape.ws_per_device;
@@ -67,6 +68,7 @@ pub fn check(plan: &RunPlan, shape: &Shape) -> Result<u32, RunError> {
         ephemeral_ports: budget::ephemeral_ports(),
         http_destinations: destinations,
         ws_destinations: destinations,
+        sources: sources.max(1) as u64,
         server_capacity,
         same_destination: true,
         ws_cap: Some(u64::from(plan.target.plan.realtime.max_connections)),

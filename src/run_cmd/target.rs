@@ -100,6 +100,7 @@ pub async fn prepare(
                 endpoints: Endpoints {
                     base_url: target.url.as_str().trim_end_matches('/').to_owned(),
                     addresses: Vec::new(),
+                    sources: Vec::new(),
                     anon_key: target.anon_key,
                     database_url: target.database_url.clone(),
                 },
@@ -149,6 +150,7 @@ async fn boot_embedded(
         endpoints: Endpoints {
             base_url: stack.url.clone(),
             addresses: hosts,
+            sources: Vec::new(),
             anon_key: stack.anon_key.clone(),
             database_url: Some(stack.database_url.clone()),
         },

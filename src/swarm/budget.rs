@@ -32,6 +32,9 @@ pub struct BudgetInput {
     pub http_destinations: u64,
     /// Destination addresses the realtime endpoint listens on.
     pub ws_destinations: u64,
+    /// Source addresses the connections leave from (`run --source-address`; 1 when the
+    /// kernel picks): each (source, destination) pair has its own ephemeral ports.
+    pub sources: u64,
     /// Connections the server side can accept (fds of the stack processes), if known.
     pub server_capacity: Option<u64>,
     /// HTTP and websockets go to the same address:port (one API origin, like Supabase's),
@@ -58,6 +61,7 @@ pub enum Shortfall {
         connections: u64,
         ports: u64,
         destinations: u64,
+        sources: u64,
         destinations_needed: u64,
     },
     Server {
@@ -93,18 +97,20 @@ impl fmt::Display for Shortfall {
                 connections,
                 ports,
                 destinations,
+                sources,
                 destinations_needed,
             } => write!(
                 f,
                 "{} {what} connections need {} ephemeral ports; {} ports per (source, \
-                 destination) pair × {} destination address(es) = {} available: listen on {} \
-                 loopback addresses (`target.listen_addresses`) or widen \
-                 net.ipv4.ip_local_port_range",
+                 destination) pair × {} destination address(es) × {} source address(es) = {} \
+                 available: listen on {} loopback addresses (`target.listen_addresses`), give \
+                 more `--source-address`, or widen net.ipv4.ip_local_port_range",
                 group(*connections),
                 group(*connections),
                 group(*ports),
                 destinations,
-                group(ports * destinations),
+                sources,
+                group(ports * destinations * sources),
                 destinations_needed
             ),
             Shortfall::Server {
@@ -156,6 +162,7 @@ pub fn check(input: &BudgetInput) -> Result<Budget, Vec<Shortfall>> {
         });
     }
     let ports = input.ephemeral_ports.max(1);
+    let sources = input.sources.max(1);
     let kinds = if input.same_destination {
         vec![("HTTP and websocket", held, input.http_destinations)]
     } else {
@@ -165,13 +172,14 @@ pub fn check(input: &BudgetInput) -> Result<Budget, Vec<Shortfall>> {
         ]
     };
     for (what, connections, destinations) in kinds {
-        if connections > ports * destinations {
+        if connections > ports * destinations * sources {
             short.push(Shortfall::Ports {
                 what,
                 connections,
                 ports,
                 destinations,
-                destinations_needed: connections.div_ceil(ports),
+                sources,
+                destinations_needed: connections.div_ceil(ports * sources),
             });
         }
     }
@@ -188,9 +196,9 @@ pub fn check(input: &BudgetInput) -> Result<Budget, Vec<Shortfall>> {
         sockets,
         fds_available,
         http_connections,
-        http_ports_available: ports * input.http_destinations,
+        http_ports_available: ports * input.http_destinations * sources,
         ws_connections,
-        ws_ports_available: ports * input.ws_destinations,
+        ws_ports_available: ports * input.ws_destinations * sources,
     })
 }
 
@@ -258,6 +266,7 @@ mod tests {
             ephemeral_ports: 28_232,
             http_destinations: 4,
             ws_destinations: 4,
+            sources: 1,
             server_capacity: None,
             same_destination: false,
             ws_cap: None,
@@ -318,6 +327,20 @@ mod tests {
         );
         shared.http_destinations = 2;
         assert_eq!(check(&shared).unwrap().sockets, 40_000);
+    }
+
+    #[test]
+    fn each_source_address_brings_its_own_ports_to_one_destination() {
+        // A remote target has one address: more source addresses are the only way past 28k.
+        let mut remote = input(20_000, 3);
+        remote.same_destination = true;
+        remote.http_destinations = 1;
+        let text = check(&remote).unwrap_err()[0].to_string();
+        assert!(text.contains("× 1 source address(es)"), "{text}");
+        assert!(text.contains("give more `--source-address`"), "{text}");
+        remote.sources = 2;
+        let budget = check(&remote).unwrap();
+        assert_eq!(budget.http_ports_available, 2 * 28_232);
     }
 
     #[test]

@@ -61,8 +61,8 @@ pub const COHORTS: usize = 32;
 /// What every device of the worker shares.
 pub struct FleetConfig {
     pub knobs: Arc<DeviceKnobs>,
-    pub driver: Arc<DriverConfig>,
-    pub http: HttpClients,
+    /// One per source address (one with none): device `d` leaves through `egress[d % len]`.
+    pub egress: Vec<Egress>,
     pub endpoint: Endpoint,
     pub addresses: Vec<IpAddr>,
     pub seed: u64,
@@ -75,6 +75,13 @@ pub struct FleetConfig {
     pub start_permits: Arc<Semaphore>,
     /// Sessions from setup, by device (`device - first device`), each taken at first start.
     pub stored_sessions: Vec<Option<Session>>,
+}
+
+/// What a device's traffic leaves through: HTTP pools and realtime options bound to one
+/// source address (`run --source-address`), or to none.
+pub struct Egress {
+    pub http: HttpClients,
+    pub driver: Arc<DriverConfig>,
 }
 
 /// A device's metrics: its cohort's recorder, and the start permit it gives back once its
@@ -350,17 +357,17 @@ impl Fleet {
             permit: Mutex::new(None),
         };
         let permits = (pacing == Pacing::Paced).then(|| self.config.start_permits.clone());
+        let egress = &self.config.egress[device as usize % self.config.egress.len().max(1)];
         let task = DeviceTask {
             device: parked.device,
             session: parked.session,
             credentials: population::credentials(&self.config.credential_tag, user),
             endpoint,
-            http: self
-                .config
+            http: egress
                 .http
                 .for_device()
                 .unwrap_or_else(|_| reqwest::Client::new().into()),
-            config: self.config.driver.clone(),
+            config: egress.driver.clone(),
             metrics,
             online: self.online(mask),
             inputs: rx,

@@ -16,6 +16,10 @@ pub struct Endpoints {
     /// Loopback addresses the target listens on; device `d` uses `addresses[d % len]`.
     /// Empty: use the URL's host as it is.
     pub addresses: Vec<std::net::IpAddr>,
+    /// Source addresses the devices' connections leave from (`run --source-address`); device
+    /// `d` uses `sources[d % len]`. Empty: the kernel picks.
+    #[serde(default)]
+    pub sources: Vec<std::net::IpAddr>,
     pub anon_key: String,
     /// For the oracle's reads and SQL checks, when there is one.
     pub database_url: Option<String>,
@@ -27,6 +31,7 @@ impl std::fmt::Debug for Endpoints {
         f.debug_struct("Endpoints")
             .field("base_url", &self.base_url)
             .field("addresses", &self.addresses)
+            .field("sources", &self.sources)
             .finish_non_exhaustive()
     }
 }

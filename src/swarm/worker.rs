@@ -3,6 +3,7 @@
 //! [`run_slice`] is the whole job, in-process; [`main`] wraps it for a worker process
 //! (`syncstorm __worker`: the task on stdin, reports on stdout).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::behaviour::{Act, Users};
-use super::fleet::{Fleet, FleetConfig, QuietRound, Recorders};
+use super::fleet::{Egress, Fleet, FleetConfig, QuietRound, Recorders};
 use super::saturation::{Meter, spawn_lag_monitor};
 use super::schedule::{self, Activation, DeviceOrder, PhaseShape};
 use super::shard::devices_of;
@@ -77,8 +78,6 @@ fn fleet_config(plan: &RunPlan, task: &WorkerTask) -> Result<FleetConfig, Worker
         syncstorm_device::ConnectionModel::Owned => ConnectionModel::PerDevice,
         syncstorm_device::ConnectionModel::Pooled => ConnectionModel::Shared,
     };
-    let http = HttpClients::new(model, HttpOptions::default())
-        .map_err(|e| WorkerError::Target(e.to_string()))?;
     let users = task.users.end - task.users.start;
     if task.user_ids.len() as u64 != users {
         return Err(WorkerError::UserIds {
@@ -86,13 +85,36 @@ fn fleet_config(plan: &RunPlan, task: &WorkerTask) -> Result<FleetConfig, Worker
             users,
         });
     }
+    let limiter = request_limiter(plan, users);
+    let sources: Vec<Option<IpAddr>> = match task.endpoints.sources.as_slice() {
+        [] => vec![None],
+        ips => ips.iter().copied().map(Some).collect(),
+    };
+    let egress = sources
+        .into_iter()
+        .map(|source| {
+            let http = HttpClients::new(
+                model,
+                HttpOptions {
+                    local_address: source,
+                    ..HttpOptions::default()
+                },
+            )
+            .map_err(|e| WorkerError::Target(e.to_string()))?;
+            let mut driver = DriverConfig {
+                request_limiter: limiter.clone(),
+                ..DriverConfig::default()
+            };
+            driver.realtime.local_address = source;
+            Ok(Egress {
+                http,
+                driver: Arc::new(driver),
+            })
+        })
+        .collect::<Result<Vec<_>, WorkerError>>()?;
     Ok(FleetConfig {
         knobs: Arc::new(plan.device.clone()),
-        driver: Arc::new(DriverConfig {
-            request_limiter: request_limiter(plan, users),
-            ..DriverConfig::default()
-        }),
-        http,
+        egress,
         endpoint,
         addresses: task.endpoints.addresses.clone(),
         seed: plan.run.seed,

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::task::{Context, Poll, Waker};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 use super::ClientError;
 use super::http::{Endpoint, HttpOptions, Method, Request};
@@ -88,30 +88,7 @@ enum Framing {
 
 /// Opens a connection (bound to the source address, if any) within the connect timeout.
 pub(crate) async fn connect(addr: SocketAddr, options: &HttpOptions) -> Result<Conn, ClientError> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()
-    } else {
-        TcpSocket::new_v6()
-    }
-    .map_err(|e| ClientError::from_io(&e))?;
-    if let Some(ip) = options.local_address {
-        socket
-            .bind(SocketAddr::new(ip, 0))
-            .map_err(|e| ClientError::from_io(&e))?;
-    }
-    let stream = match tokio::time::timeout(options.connect_timeout, socket.connect(addr)).await {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(e)) => return Err(ClientError::from_io(&e)),
-        Err(_) => {
-            return Err(ClientError::new(
-                ErrorKind::Timeout,
-                format!("connecting to {addr} timed out"),
-            ));
-        }
-    };
-    stream
-        .set_nodelay(true)
-        .map_err(|e| ClientError::from_io(&e))?;
+    let stream = super::tcp::connect(addr, options.local_address, options.connect_timeout).await?;
     Ok(Conn {
         stream,
         addr,

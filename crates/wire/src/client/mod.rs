@@ -16,6 +16,7 @@ mod realtime;
 mod realtime_socket;
 mod realtime_upgrade;
 mod rest;
+mod tcp;
 mod transport;
 
 pub use auth::{AuthClient, Session};

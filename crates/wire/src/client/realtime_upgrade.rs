@@ -3,7 +3,6 @@
 //! handshake, whose 4 KiB read buffer would otherwise stay with every socket for its life.
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpSocket;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::client::generate_key;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -23,22 +22,12 @@ const MAX_HEAD: usize = 16 * 1024;
 pub(crate) async fn connect(setup: &SocketSetup) -> Result<Socket, ClientError> {
     let endpoint = &setup.endpoint;
     let address = endpoint.socket_addr().await?;
-    let tcp = if address.is_ipv4() {
-        TcpSocket::new_v4()
-    } else {
-        TcpSocket::new_v6()
-    }
-    .map_err(|e| ClientError::from_io(&e))?;
-    if let Some(ip) = setup.options.local_address {
-        tcp.bind((ip, 0).into())
-            .map_err(|e| ClientError::from_io(&e))?;
-    }
-    let tcp = tcp
-        .connect(address)
-        .await
-        .map_err(|e| ClientError::from_io(&e))?;
-    tcp.set_nodelay(true)
-        .map_err(|e| ClientError::from_io(&e))?;
+    let tcp = super::tcp::connect(
+        address,
+        setup.options.local_address,
+        setup.options.connect_timeout,
+    )
+    .await?;
     let mut stream = if endpoint.is_https() {
         Transport::tls(tcp, endpoint.host()).await?
     } else {
