@@ -14,6 +14,8 @@ use tokio::time::Instant;
 pub const ENV_URL: &str = "SUPABASE_URL";
 pub const ENV_ANON_KEY: &str = "SUPABASE_ANON_KEY";
 pub const ENV_SERVICE_ROLE_KEY: &str = "SUPABASE_SERVICE_ROLE_KEY";
+/// The JWT secret a standalone `syncstorm stack` prints: with it, a run sets up by SQL.
+pub const ENV_JWT_SECRET: &str = "SUPABASE_JWT_SECRET";
 
 /// A resolved real-Supabase target: where to send traffic and with which keys.
 #[derive(Clone)]

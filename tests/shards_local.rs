@@ -20,7 +20,9 @@ fn syncstorm(stack: &RunningStack) -> std::process::Command {
     cmd.env_remove("DATABASE_URL")
         .env("SUPABASE_URL", &stack.url)
         .env("SUPABASE_ANON_KEY", &stack.anon_key)
-        .env("SUPABASE_SERVICE_ROLE_KEY", &stack.service_role_key);
+        .env("SUPABASE_SERVICE_ROLE_KEY", &stack.service_role_key)
+        // The stack prints its JWT secret: with it and the database URL, shards set up by SQL.
+        .env("SUPABASE_JWT_SECRET", &stack.jwt_secret);
     cmd
 }
 
@@ -139,6 +141,8 @@ async fn three_shard_processes_merge_into_one_run_on_one_timeline() {
     let results: Vec<Value> = shards.iter().map(|p| json(p)).collect();
     for (i, r) in results.iter().enumerate() {
         assert_eq!(r["run_tag"], TAG);
+        assert_eq!(r["setup"]["method"], "sql", "{}", r["setup"]);
+        assert_eq!(r["target"]["kind"], "embedded");
         assert_eq!(
             r["machine"]["source_addresses"],
             serde_json::json!([source(i as u32)])

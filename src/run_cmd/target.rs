@@ -96,6 +96,7 @@ pub async fn prepare(
                 |name| std::env::var(name).ok(),
             )
             .map_err(|e| RunError::BadInput(e.to_string()))?;
+            let stack_auth = standalone_stack_auth(target.database_url.as_deref()).await;
             Ok(Prepared {
                 endpoints: Endpoints {
                     base_url: target.url.as_str().trim_end_matches('/').to_owned(),
@@ -112,16 +113,57 @@ pub async fn prepare(
                     None => "none (no database URL given)".to_owned(),
                 },
                 info: crate::result::TargetInfo {
-                    kind: "supabase".into(),
+                    kind: if stack_auth.is_some() {
+                        "embedded"
+                    } else {
+                        "supabase"
+                    }
+                    .into(),
                     realtime_decoder: None,
                     durable: None,
                     model: None,
                 },
-                stack_auth: None,
+                stack_auth,
                 cpu_sets: None,
             })
         }
     }
+}
+
+/// A standalone `syncstorm stack` (shards side by side, or a CI job's stack) is set up by SQL
+/// as the in-process one is, when the run has what that takes: the stack's JWT secret
+/// (`SUPABASE_JWT_SECRET`, one of the lines the stack prints) and its database URL, and the
+/// database is a syncstorm stack's (its `syncstorm_realtime` schema says so). A real Supabase
+/// project keeps the admin API: its auth schema is GoTrue's, which this SQL does not write.
+async fn standalone_stack_auth(database_url: Option<&str>) -> Option<crate::fast_setup::StackAuth> {
+    let jwt_secret = std::env::var(crate::target::ENV_JWT_SECRET)
+        .ok()
+        .filter(|s| !s.is_empty())?;
+    let (client, connection) = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tokio_postgres::connect(database_url?, tokio_postgres::NoTls),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    let driving = tokio::spawn(connection);
+    let ours = client
+        .query_one(
+            "select exists (select 1 from pg_namespace where nspname = 'syncstorm_realtime')",
+            &[],
+        )
+        .await
+        .ok()
+        .is_some_and(|row| row.get::<_, bool>(0));
+    drop(client);
+    driving.abort();
+    ours.then(|| crate::fast_setup::StackAuth {
+        jwt_secret,
+        // The stack's defaults; a token is checked by its signature, so another expiry set on
+        // the stack only changes how long the minted sessions last.
+        jwt_expiry: syncstorm_stack::config::DEFAULT_JWT_EXPIRY,
+        bcrypt_cost: syncstorm_stack::config::DEFAULT_BCRYPT_COST,
+    })
 }
 
 async fn boot_embedded(
