@@ -209,10 +209,11 @@ fn a_given_run_tag_names_the_run_and_a_bad_one_is_one_sentence() {
     assert!(stderr.contains("--run-tag"), "{stderr}");
 }
 
-/// A `--source-address` this machine cannot bind, or one given twice, is refused before
-/// anything starts, in one sentence.
+/// A `--source-address` this machine cannot bind, or one given twice, and a `--target-address`
+/// for the embedded stack (which picks its own) are refused before anything starts, in one
+/// sentence.
 #[test]
-fn a_source_address_not_of_this_machine_is_one_sentence() {
+fn a_source_or_target_address_that_cannot_serve_is_one_sentence() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = small_scenario(dir.path(), 2, 2);
     for (args, says) in [
@@ -228,6 +229,10 @@ fn a_source_address_not_of_this_machine_is_one_sentence() {
                 "127.0.0.9",
             ],
             "--source-address 127.0.0.9 is given twice",
+        ),
+        (
+            vec!["--target-address", "127.0.0.5"],
+            "--target-address is for a target given by URL",
         ),
     ] {
         let run = syncstorm()

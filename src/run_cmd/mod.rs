@@ -65,6 +65,11 @@ pub struct RunArgs {
     /// ports, and shards on one machine can tell their traffic apart by it.
     #[arg(long = "source-address", value_name = "IP")]
     pub source_addresses: Vec<std::net::IpAddr>,
+    /// Connect to this address of the target instead of resolving its URL's host (repeatable;
+    /// device d uses the (d mod n)-th; the Host header stays the URL's), e.g. each process of
+    /// a multi-process `syncstorm stack`, or each address a load balancer's name resolves to.
+    #[arg(long = "target-address", value_name = "IP")]
+    pub target_addresses: Vec<std::net::IpAddr>,
     /// Run the workers as tasks in this process instead of worker processes.
     #[arg(long, hide = true)]
     pub in_process: bool,
@@ -177,13 +182,19 @@ pub async fn execute(
             .map_err(|e| RunError::BadInput(format!("--run-tag: {e}")))?;
     }
     check_source_addresses(&args.source_addresses)?;
+    check_target_addresses(plan, &args.target_addresses, &args.allow_hosts)?;
     let root = CancellationToken::new();
     let mut progress = Progress::detect();
     progress.note(&format!(
         "syncstorm run: {} — {} devices in shard {shard}",
         plan.name, shape.devices
     ));
-    let workers = plan_budget::check(plan, &shape, args.source_addresses.len())?;
+    let workers = plan_budget::check(
+        plan,
+        &shape,
+        args.source_addresses.len(),
+        args.target_addresses.len(),
+    )?;
     // Before the stack and PostgreSQL start, so they inherit the server's cores.
     let cpu_sets = separate_server_from_generator(plan, args);
     let mut prepared = target::prepare(
@@ -196,18 +207,13 @@ pub async fn execute(
     .await?;
     prepared.cpu_sets = cpu_sets;
     prepared.endpoints.sources = args.source_addresses.clone();
+    if !args.target_addresses.is_empty() {
+        prepared.endpoints.addresses = args.target_addresses.clone();
+    }
     let started_at = Utc::now();
     let users = shard.users(plan.population.users);
     let tag = args.run_tag.clone().unwrap_or_else(|| {
         population::credential_tag(&plan.name, plan.run.seed, started_at.timestamp())
-    });
-    // Beside the setup, so it costs the run no time.
-    let clock = tokio::spawn({
-        let (url, key) = (
-            prepared.endpoints.base_url.clone(),
-            prepared.endpoints.anon_key.clone(),
-        );
-        async move { crate::clock_offset::measure(&url, &key).await }
     });
     let outcome = seed_and_run(
         plan,
@@ -220,7 +226,15 @@ pub async fn execute(
         &mut progress,
     )
     .await;
-    let (swarm, (probes, resources), failure, load_started, setup_info) = outcome;
+    let LoadOutcome {
+        swarm,
+        probes,
+        resources,
+        failure,
+        load_started,
+        setup: setup_info,
+        clock,
+    } = outcome;
     let parts = RunParts {
         started_at: load_started.unwrap_or(started_at),
         duration_s: (Utc::now() - load_started.unwrap_or(started_at)).as_seconds_f64(),
@@ -236,7 +250,15 @@ pub async fn execute(
     result.target = prepared.info.clone();
     result.machine.cpu_sets = prepared.cpu_sets.clone();
     result.machine.source_addresses = args.source_addresses.clone();
-    result.clock = clock_of(clock, &mut progress).await;
+    result.clock = match clock {
+        // A stopped run does not wait for an unfinished probe (it must end within seconds).
+        Some(probe) if stop.is_cancelled() && !probe.is_finished() => {
+            probe.abort();
+            None
+        }
+        Some(probe) => clock_of(probe, &mut progress).await,
+        None => None,
+    };
     result.set_risks();
     let written = write_outputs(
         &result,
@@ -252,7 +274,7 @@ pub async fn execute(
 /// The clock probe's answer; a failed probe is a note, not a failed run (the merge then aligns
 /// shards by their own clocks).
 async fn clock_of(
-    probe: tokio::task::JoinHandle<Result<crate::result::ClockOffset, String>>,
+    probe: ClockProbe,
     progress: &mut Progress,
 ) -> Option<crate::result::ClockOffset> {
     match tokio::time::timeout(crate::clock_offset::DEADLINE, probe).await {
@@ -279,13 +301,28 @@ async fn clock_of(
     }
 }
 
-type RunOutputs = (
-    SwarmOutcome,
-    (Probes, crate::resources::Resources),
-    Option<String>,
-    Option<chrono::DateTime<Utc>>,
-    SetupInfo,
-);
+type ClockProbe = tokio::task::JoinHandle<Result<crate::result::ClockOffset, String>>;
+
+/// What the setup and the load left for the result.
+struct LoadOutcome {
+    swarm: SwarmOutcome,
+    probes: Probes,
+    resources: crate::resources::Resources,
+    /// Why the run stopped before its load (setup failed, or was interrupted).
+    failure: Option<String>,
+    load_started: Option<chrono::DateTime<Utc>>,
+    setup: SetupInfo,
+    clock: Option<ClockProbe>,
+}
+
+/// Reads this machine's clock against the target's in the background.
+fn spawn_clock_probe(prepared: &target::Prepared) -> ClockProbe {
+    let (url, key) = (
+        prepared.endpoints.base_url.clone(),
+        prepared.endpoints.anon_key.clone(),
+    );
+    tokio::spawn(async move { crate::clock_offset::measure(&url, &key).await })
+}
 
 /// Seeds the shard's users and rows, then runs the load with the probes beside it.
 #[allow(clippy::too_many_arguments)]
@@ -298,34 +335,39 @@ async fn seed_and_run(
     workers: u32,
     stop: &CancellationToken,
     progress: &mut Progress,
-) -> RunOutputs {
-    let empty = |failure: String, setup: SetupInfo| {
-        (
-            SwarmOutcome {
-                interrupted: stop.is_cancelled(),
-                ..Default::default()
-            },
-            Default::default(),
-            Some(failure),
-            None,
-            setup,
-        )
+) -> LoadOutcome {
+    let empty = |failure: String, setup: SetupInfo, clock: Option<ClockProbe>| LoadOutcome {
+        swarm: SwarmOutcome {
+            interrupted: stop.is_cancelled(),
+            ..Default::default()
+        },
+        probes: Probes::default(),
+        resources: Default::default(),
+        failure: Some(failure),
+        load_started: None,
+        setup,
+        clock,
     };
+    // The clock is read while this machine waits for --start-at (quiet, and shards usually
+    // have the wait), else beside the setup, so it never costs the run time.
+    let mut clock = args.start_at.is_none().then(|| spawn_clock_probe(prepared));
     let (seeded, setup_info) =
         setup::seed(plan, prepared, users.clone(), tag, stop, progress).await;
     let setup::Seeded { ids, sessions } = match seeded {
         Ok(seeded) => seeded,
-        Err(e) => return empty(e, setup_info),
+        Err(e) => return empty(e, setup_info, clock),
     };
     let mut setup_info = setup_info;
     if let Some(at) = args.start_at {
         setup_info.start_at = Some(at);
+        clock = Some(spawn_clock_probe(prepared));
         match wait_for_start(at, stop, progress).await {
             Some(late) => setup_info.late_start_s = Some(late),
             None => {
                 return empty(
                     "interrupted while waiting for --start-at".into(),
                     setup_info,
+                    clock,
                 );
             }
         }
@@ -360,15 +402,15 @@ async fn seed_and_run(
     };
     let swarm = coordinator::run(tasks, launcher, stop.clone(), progress, &spec).await;
     probe_stop.cancel();
-    let probes = probing.await.unwrap_or_default();
-    let resources = metering.await.unwrap_or_default();
-    (
+    LoadOutcome {
         swarm,
-        (probes, resources),
-        None,
-        Some(load_started),
-        setup_info,
-    )
+        probes: probing.await.unwrap_or_default(),
+        resources: metering.await.unwrap_or_default(),
+        failure: None,
+        load_started: Some(load_started),
+        setup: setup_info,
+        clock,
+    }
 }
 
 /// The load starts 2 s after the workers are told (they need the time to be ready), so this
@@ -418,6 +460,32 @@ fn check_source_addresses(sources: &[std::net::IpAddr]) -> Result<(), RunError> 
                 "--source-address {ip} is not an address of this machine ({e})"
             ))
         })?;
+    }
+    Ok(())
+}
+
+/// `--target-address` replaces a URL target's name resolution, so the traffic guard applies to
+/// each address as it does to the URL's host; the embedded stack picks its own addresses.
+fn check_target_addresses(
+    plan: &RunPlan,
+    addresses: &[std::net::IpAddr],
+    allow_hosts: &[String],
+) -> Result<(), RunError> {
+    if addresses.is_empty() {
+        return Ok(());
+    }
+    if plan.target.kind == syncstorm_scenario::TargetKind::Embedded {
+        return Err(RunError::BadInput(
+            "--target-address is for a target given by URL; the embedded stack chooses its own addresses".into(),
+        ));
+    }
+    for ip in addresses {
+        let allowed = ip.is_loopback() || allow_hosts.iter().any(|h| h == &ip.to_string());
+        if !allowed {
+            return Err(RunError::BadInput(format!(
+                "--target-address {ip} is not a loopback address; allow it with --allow-host {ip} if this run may send traffic there"
+            )));
+        }
     }
     Ok(())
 }

@@ -49,10 +49,16 @@ pub fn shape(plan: &RunPlan, shard: Shard) -> Shape {
     }
 }
 
-/// Checks the budget (`sources`: the source addresses given, 0 when the kernel picks); on
-/// success returns the worker count to use.
-pub fn check(plan: &RunPlan, shape: &Shape, sources: usize) -> Result<u32, RunError> {
+/// Checks the budget (`sources`, `targets`: the source and target addresses given, 0 when
+/// none); on success returns the worker count to use.
+pub fn check(
+    plan: &RunPlan,
+    shape: &Shape,
+    sources: usize,
+    targets: usize,
+) -> Result<u32, RunError> {
     let (destinations, server_capacity) = super::target::expected(plan, shape.held_sockets(plan));
+    let destinations = destinations.max(targets as u64);
     let fds_per_worker = budget::raise_fd_limit();
     let per_device = shape.http_per_device + shape.ws_per_device;
     let workers = match plan.run.workers {

@@ -157,7 +157,7 @@ async fn standalone_stack_auth(database_url: Option<&str>) -> Option<crate::fast
         .is_some_and(|row| row.get::<_, bool>(0));
     drop(client);
     driving.abort();
-    ours.then(|| crate::fast_setup::StackAuth {
+    ours.then_some(crate::fast_setup::StackAuth {
         jwt_secret,
         // The stack's defaults; a token is checked by its signature, so another expiry set on
         // the stack only changes how long the minted sessions last.

@@ -62,7 +62,7 @@ pub enum Shortfall {
         ports: u64,
         destinations: u64,
         sources: u64,
-        destinations_needed: u64,
+        sources_needed: u64,
     },
     Server {
         connections: u64,
@@ -98,20 +98,20 @@ impl fmt::Display for Shortfall {
                 ports,
                 destinations,
                 sources,
-                destinations_needed,
+                sources_needed,
             } => write!(
                 f,
                 "{} {what} connections need {} ephemeral ports; {} ports per (source, \
                  destination) pair × {} destination address(es) × {} source address(es) = {} \
-                 available: listen on {} loopback addresses (`target.listen_addresses`), give \
-                 more `--source-address`, or widen net.ipv4.ip_local_port_range",
+                 available: give {} source addresses in all (`--source-address`, repeatable) \
+                 or widen net.ipv4.ip_local_port_range",
                 group(*connections),
                 group(*connections),
                 group(*ports),
                 destinations,
                 sources,
                 group(ports * destinations * sources),
-                destinations_needed
+                sources_needed
             ),
             Shortfall::Server {
                 connections,
@@ -179,7 +179,7 @@ pub fn check(input: &BudgetInput) -> Result<Budget, Vec<Shortfall>> {
                 ports,
                 destinations,
                 sources,
-                destinations_needed: connections.div_ceil(ports * sources),
+                sources_needed: connections.div_ceil(ports * destinations.max(1)),
             });
         }
     }
@@ -310,7 +310,7 @@ mod tests {
             ),
             "{text}"
         );
-        assert!(text.contains("listen on 2 loopback addresses"), "{text}");
+        assert!(text.contains("give 2 source addresses in all"), "{text}");
     }
 
     #[test]
@@ -337,7 +337,10 @@ mod tests {
         remote.http_destinations = 1;
         let text = check(&remote).unwrap_err()[0].to_string();
         assert!(text.contains("× 1 source address(es)"), "{text}");
-        assert!(text.contains("give more `--source-address`"), "{text}");
+        assert!(
+            text.contains("give 2 source addresses in all (`--source-address`"),
+            "{text}"
+        );
         remote.sources = 2;
         let budget = check(&remote).unwrap();
         assert_eq!(budget.http_ports_available, 2 * 28_232);
