@@ -94,7 +94,14 @@ pub(crate) async fn serve_internal_h2(
         let stop = stop.clone();
         tokio::spawn(async move {
             let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-            builder.max_concurrent_streams(None);
+            // The peer is our own worker process, and its resets are real: devices giving up
+            // on requests during a storm. h2's guards against "rapid reset" floods (20 streams
+            // reset before they are accepted; 1,024 locally reset) would close the link and
+            // fail every request on it, a limit of our own server that Supabase does not have.
+            builder
+                .max_concurrent_streams(None)
+                .max_pending_accept_reset_streams(usize::MAX)
+                .max_local_error_reset_streams(None);
             let connection =
                 builder.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service));
             tokio::pin!(connection);
@@ -106,5 +113,47 @@ pub(crate) async fn serve_internal_h2(
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A storm of requests given up by their devices resets hundreds of streams before the
+    /// parent accepts them; h2's guard against "rapid reset" attacks (20 by default) would
+    /// close the whole link and fail every other request on it. The peer is our own worker.
+    #[tokio::test]
+    async fn streams_given_up_by_the_hundred_do_not_close_the_link() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let parent = Router::new().route(
+            "/rest/v1/{*path}",
+            axum::routing::get(|| async {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                "ok"
+            }),
+        );
+        let stop = CancellationToken::new();
+        tokio::spawn(serve_internal_h2(listener, parent, stop.clone()));
+        let link = std::sync::Arc::new(H2Link::new(addr));
+        let get = |link: std::sync::Arc<H2Link>| async move {
+            let request = Request::builder()
+                .uri("/rest/v1/t")
+                .body(Body::empty())
+                .unwrap();
+            link.send(request, "/rest/v1/t").await
+        };
+        assert!(get(link.clone()).await.is_ok(), "the link works");
+        for _ in 0..5 {
+            let burst: Vec<_> = (0..300).map(|_| tokio::spawn(get(link.clone()))).collect();
+            tokio::task::yield_now().await;
+            for request in &burst {
+                request.abort();
+            }
+        }
+        let answer = get(link.clone()).await;
+        assert!(answer.is_ok(), "the link survived: {:?}", answer.err());
+        stop.cancel();
     }
 }
