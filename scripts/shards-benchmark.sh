@@ -82,7 +82,8 @@ d, n = sys.argv[1], int(sys.argv[2])
 one = json.load(open(glob.glob(f"{d}/one-process/*.json")[0]))
 merged = json.load(open(f"{d}/merged.json"))
 def t(path):
-    return open(path).read().strip()
+    # GNU time writes "Command exited with non-zero status N" first when the run failed.
+    return open(path).read().strip().splitlines()[-1]
 def row(label, f):
     print(f"| {label} | {f(one)} | {f(merged)} |")
 print(f"| | one process | {n} shards, merged |\n|---|---|---|")
@@ -104,7 +105,7 @@ row("generator memory peak (MiB, all processes)", lambda r: f'{gen_peak(r, "rss_
 row("worst event-loop lag (ms)", lambda r: f'{max((s["loop_lag_ms"] for s in r["generator"]), default=0):.0f}')
 row("exit code", lambda r: r["status"]["exit_code"])
 print()
-print("Process wall time, peak RSS and CPU (GNU time):\n")
+print("Each run process (GNU time; its worker processes are counted in the generator rows above):\n")
 print(f"- one process: {t(f'{d}/one-process.time')}")
 for i in range(n):
     print(f"- shard {i}/{n}: {t(f'{d}/shard-{i}.time')}")
