@@ -372,6 +372,7 @@ async fn seed_and_run(
             }
         }
     }
+    let share = (users.end - users.start) as f64 / plan.population.users.max(1) as f64;
     let load_started = Utc::now() + chrono::Duration::seconds(2);
     let tasks = worker_tasks(
         plan,
@@ -398,7 +399,7 @@ async fn seed_and_run(
     let launcher = launcher(args, prepared.cpu_sets.as_ref());
     let spec = ProgressSpec {
         total: plan.load_duration(),
-        phases: plan.phases.clone(),
+        phases: phases_of_share(&plan.phases, share),
     };
     let swarm = coordinator::run(tasks, launcher, stop.clone(), progress, &spec).await;
     probe_stop.cancel();
@@ -411,6 +412,39 @@ async fn seed_and_run(
         setup: setup_info,
         clock,
     }
+}
+
+/// The phases as this process drives them: a shard opens its share of the arrivals and runs its
+/// share of the devices, and its progress line says so.
+fn phases_of_share(
+    phases: &[syncstorm_scenario::Phase],
+    share: f64,
+) -> Vec<syncstorm_scenario::Phase> {
+    use syncstorm_scenario::Load;
+    let devices = |n: u64| (n as f64 * share).round() as u64;
+    phases
+        .iter()
+        .cloned()
+        .map(|mut phase| {
+            phase.load = match phase.load {
+                Load::Open {
+                    from_rate,
+                    to_rate,
+                    arrivals,
+                } => Load::Open {
+                    from_rate: from_rate * share,
+                    to_rate: to_rate * share,
+                    arrivals,
+                },
+                Load::Closed { from, to, ramp } => Load::Closed {
+                    from: devices(from),
+                    to: devices(to),
+                    ramp,
+                },
+            };
+            phase
+        })
+        .collect()
 }
 
 /// The load starts 2 s after the workers are told (they need the time to be ready), so this
@@ -585,4 +619,23 @@ fn write_outputs(result: &RunResult, dir: PathBuf) -> Result<(), RunError> {
     );
     println!("result: {}\nreport: {}", json.display(), html.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shards_progress_names_its_share_of_the_arrivals_and_devices() {
+        let text = "[scenario]\nname = \"t\"\n[target]\nkind = \"embedded\"\n\
+                    [population]\nusers = 1000\n\
+                    [[phases]]\nname = \"storm\"\nduration = \"60s\"\narrival_rate = 1667\n\
+                    [[phases]]\nname = \"hold\"\nduration = \"60s\"\ndevices = \"100%\"\n";
+        let plan = syncstorm_scenario::from_str_with("t.toml", text, &[], &[]).unwrap();
+        let quarter = phases_of_share(&plan.phases, 0.25);
+        let label = |at| crate::progress::phase_label(&quarter, Duration::from_secs(at), "");
+        assert_eq!(label(30), "storm 30s/60s → 417 opens/s");
+        assert_eq!(label(90), "hold 30s/60s → 250 devices");
+        assert_eq!(phases_of_share(&plan.phases, 1.0), plan.phases);
+    }
 }
