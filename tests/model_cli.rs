@@ -211,6 +211,81 @@ fn sessions_with_edits_push_and_the_model_finishes() {
     assert!(pushes > 4_000, "pushes {pushes}: {}", result["operations"]);
 }
 
+/// `capacity --vary PATH=FROM..TO` searches another value of the scenario than the users (here
+/// the storm's opens per second at a fixed population); a path the scenario has no number at,
+/// or `--vary` beside `--users`, is one sentence.
+#[test]
+fn capacity_varies_any_path_of_the_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let capacity = |extra: &[&str]| {
+        syncstorm()
+            .arg("capacity")
+            .arg(SCENARIO)
+            .args(["--slo", "token_check.p99 < 1s", "--plans", "pro"])
+            .args(["--set", "population.users=3000"])
+            .args(["--curve-points", "3", "--steps", "3"])
+            .args(extra)
+            .args(["--out", dir.path().to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let run = capacity(&["--vary", "phases.0.arrival_rate=10..1000"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("largest phases.0.arrival_rate with token_check.p99 < 1s"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let json = stdout.lines().find(|l| l.ends_with(".json")).unwrap();
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    assert_eq!(report["varied"], "phases.0.arrival_rate");
+    let plan = &report["plans"][0];
+    let knee = plan["knee"].as_f64().unwrap();
+    assert!(
+        knee > 10.0 && knee < 1000.0,
+        "a knee inside the range: {plan}"
+    );
+    let points = plan["points"].as_array().unwrap();
+    assert!(points.iter().all(|p| p["users"] == 3000), "{plan}");
+    assert!(
+        points
+            .iter()
+            .any(|p| p["value"] == knee && p["holds"] == true)
+            && points
+                .iter()
+                .any(|p| p["value"].as_f64().unwrap() > knee && p["holds"] == false),
+        "the knee held and a point above it failed: {plan}"
+    );
+    let html = std::fs::read_to_string(Path::new(json).with_extension("html")).unwrap();
+    assert!(html.contains("Token check p99 against phases.0.arrival_rate"));
+
+    for (args, says) in [
+        (
+            vec!["--vary", "phases.0.no_such_knob=1..10"],
+            "--vary phases.0.no_such_knob",
+        ),
+        (
+            vec!["--vary", "phases.0.arrival_rate=10"],
+            "--vary takes PATH=FROM..TO",
+        ),
+        (
+            vec![
+                "--vary",
+                "phases.0.arrival_rate=10..20",
+                "--users",
+                "10..20",
+            ],
+            "cannot be used with",
+        ),
+    ] {
+        let run = capacity(&args);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
+
 /// `capacity --confirm` runs the real harness (embedded stack) at the knee and at half of it
 /// and sets the measured points beside the modelled ones, in the JSON and the HTML.
 #[test]

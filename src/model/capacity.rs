@@ -29,9 +29,14 @@ pub struct CapacityArgs {
     /// Plans to size, comma-separated (presets: see the README's plan table).
     #[arg(long, value_delimiter = ',', default_value = "free,pro,team")]
     pub plans: Vec<String>,
-    /// The users searched, `FROM..TO`.
+    /// The users searched, `FROM..TO` (open-model arrival rates grow with them).
     #[arg(long, default_value = "1000..1000000")]
     pub users: String,
+    /// Search another value of the scenario instead of the users, `PATH=FROM..TO`, e.g.
+    /// `phases.0.arrival_rate=100..5000` (opens per second at the scenario's users) or
+    /// `population.devices_per_user=1..8`; a larger value must mean more load.
+    #[arg(long, value_name = "PATH=FROM..TO", conflicts_with = "users")]
+    pub vary: Option<String>,
     /// Override any scenario field (before the search's own overrides).
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub overrides: Vec<String>,
@@ -61,6 +66,8 @@ pub struct CapacityArgs {
 /// One modelled point of the search.
 #[derive(Debug, Clone, Serialize)]
 pub struct Point {
+    /// The searched value at this point (the users, or the `--vary` path's value).
+    pub value: f64,
     pub users: u64,
     pub holds: bool,
     pub failed_slos: Vec<String>,
@@ -74,9 +81,12 @@ pub struct Point {
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanCapacity {
     pub plan: String,
-    /// Largest users at which every SLO held; `None` when even the lowest failed.
+    /// Largest value of the searched path at which every SLO held; `None` when even the
+    /// lowest failed.
+    pub knee: Option<f64>,
+    /// The users at the knee (with `--vary`, the scenario's users).
     pub users: Option<u64>,
-    /// The search's upper bound held: the capacity is at least `users`.
+    /// The search's upper bound held: the capacity is at least `knee`.
     pub at_least: bool,
     /// What gave way first at the smallest failing point.
     pub first_limit: Option<String>,
@@ -88,6 +98,9 @@ pub struct PlanCapacity {
 #[derive(Debug, Clone, Serialize)]
 pub struct CapacityReport {
     pub scenario: String,
+    /// What was searched: `population.users` (with the arrival rates scaled along), or the
+    /// `--vary` path.
+    pub varied: String,
     pub slos: Vec<String>,
     pub calibration: String,
     pub plans: Vec<PlanCapacity>,
@@ -113,26 +126,77 @@ fn bad(why: impl Into<String>) -> (i32, String) {
     (exit::BAD_INPUT, why.into())
 }
 
-fn parse_range(text: &str) -> Result<(u64, u64), String> {
-    let (from, to) = text
-        .split_once("..")
-        .ok_or_else(|| format!("--users takes FROM..TO, e.g. 1000..1000000, got {text:?}"))?;
-    let num = |s: &str| {
-        s.trim()
-            .replace('_', "")
-            .parse::<u64>()
-            .map_err(|_| format!("--users {text:?}: {s:?} is not a whole number"))
-    };
-    let (from, to) = (num(from)?, num(to)?);
-    if from == 0 || from >= to {
-        return Err(format!("--users {text:?}: need 0 < FROM < TO"));
+/// What the search varies, over which range.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Axis {
+    /// `None`: the users, with the open-model rates scaled along.
+    pub path: Option<String>,
+    pub from: f64,
+    pub to: f64,
+    /// Both bounds were whole numbers: every point is one.
+    pub whole: bool,
+}
+
+impl Axis {
+    /// The value as shown and as written into `--set`: whole numbers without a fraction.
+    pub(super) fn show(&self, value: f64) -> String {
+        if self.whole {
+            format!("{value:.0}")
+        } else {
+            let text = format!("{value:.3}");
+            text.trim_end_matches('0').trim_end_matches('.').to_string()
+        }
     }
-    Ok((from, to))
+
+    fn snap(&self, value: f64) -> f64 {
+        if self.whole { value.round() } else { value }
+    }
+}
+
+fn parse_axis(args: &CapacityArgs) -> Result<Axis, String> {
+    let (path, range, flag) = match &args.vary {
+        Some(text) => {
+            let (path, range) = text.split_once('=').ok_or_else(|| {
+                format!(
+                    "--vary takes PATH=FROM..TO, e.g. phases.0.arrival_rate=100..5000, got {text:?}"
+                )
+            })?;
+            (Some(path.trim().to_string()), range, "--vary")
+        }
+        None => (None, args.users.as_str(), "--users"),
+    };
+    let (from, to) = range.split_once("..").ok_or_else(|| match &args.vary {
+        Some(text) => format!(
+            "--vary takes PATH=FROM..TO, e.g. phases.0.arrival_rate=100..5000, got {text:?}"
+        ),
+        None => format!("--users takes FROM..TO, e.g. 1000..1000000, got {range:?}"),
+    })?;
+    let num = |s: &str| {
+        let s = s.trim().replace('_', "");
+        s.parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .map(|v| (v, !s.contains(['.', 'e', 'E'])))
+            .ok_or_else(|| format!("{flag} {range:?}: {s:?} is not a number"))
+    };
+    let ((from, whole_from), (to, whole_to)) = (num(from)?, num(to)?);
+    if path.is_none() && !(whole_from && whole_to) {
+        return Err(format!("--users {range:?}: users are whole numbers"));
+    }
+    if from <= 0.0 || from >= to {
+        return Err(format!("{flag} {range:?}: need 0 < FROM < TO"));
+    }
+    Ok(Axis {
+        path,
+        from,
+        to,
+        whole: whole_from && whole_to,
+    })
 }
 
 fn run(args: &CapacityArgs) -> Result<(), (i32, String)> {
     crate::logging::init("warn");
-    let (from, to) = parse_range(&args.users).map_err(bad)?;
+    let axis = parse_axis(args).map_err(bad)?;
     let slos = args
         .slos
         .iter()
@@ -161,14 +225,21 @@ fn run(args: &CapacityArgs) -> Result<(), (i32, String)> {
     };
     let search = Search {
         args,
+        axis: &axis,
         base: &base,
         slos: &slos,
         cal: &cal,
         options: &options,
     };
     let mut plans = Vec::new();
+    if let Some(path) = &axis.path {
+        // A path the scenario has no number at is one sentence before any point is modelled.
+        search
+            .plan_at(&args.plans[0], axis.from)
+            .map_err(|(_, why)| bad(format!("--vary {path}: {why}")))?;
+    }
     for plan in &args.plans {
-        plans.push(search.plan(plan, from, to)?);
+        plans.push(search.plan(plan)?);
     }
     let confirmed: Vec<PathBuf> = plans
         .iter()
@@ -184,6 +255,10 @@ fn run(args: &CapacityArgs) -> Result<(), (i32, String)> {
     };
     let report = CapacityReport {
         scenario: base.name.clone(),
+        varied: axis
+            .path
+            .clone()
+            .unwrap_or_else(|| "population.users".into()),
         slos: slos.iter().map(|s| s.expression.clone()).collect(),
         calibration: cal.describe(args.capacity),
         plans,
@@ -225,6 +300,7 @@ fn run(args: &CapacityArgs) -> Result<(), (i32, String)> {
 
 struct Search<'a> {
     args: &'a CapacityArgs,
+    axis: &'a Axis,
     base: &'a RunPlan,
     slos: &'a [Threshold],
     cal: &'a Calibration,
@@ -232,20 +308,34 @@ struct Search<'a> {
 }
 
 impl Search<'_> {
-    /// The scenario at `users` users on `plan`, open-model rates scaled with the users.
-    fn plan_at(&self, plan: &str, users: u64) -> Result<RunPlan, (i32, String)> {
-        let overrides = self.overrides_at(plan, users);
+    /// The scenario at `value` of the searched axis on `plan`.
+    fn plan_at(&self, plan: &str, value: f64) -> Result<RunPlan, (i32, String)> {
+        let overrides = self.overrides_at(plan, value);
         let mut p = syncstorm_scenario::load_with(&self.args.scenario, &overrides, &[])
-            .map_err(|e| bad(format!("at {users} users on {plan}: {e}")))?;
+            .map_err(|e| bad(format!("at {} on {plan}: {e}", self.label(value))))?;
         p.thresholds = self.slos.to_vec();
         Ok(p)
     }
 
-    /// The `--set` overrides that put the scenario at `users` users on `plan`.
-    fn overrides_at(&self, plan: &str, users: u64) -> Vec<String> {
-        let factor = users as f64 / self.base.population.users.max(1) as f64;
+    /// "5000 users", "phases.0.arrival_rate = 250".
+    fn label(&self, value: f64) -> String {
+        match &self.axis.path {
+            None => format!("{} users", self.axis.show(value)),
+            Some(path) => format!("{path} = {}", self.axis.show(value)),
+        }
+    }
+
+    /// The `--set` overrides that put the scenario at `value` on `plan`: for the users, the
+    /// open-model rates grow with them (opens per user stay); a `--vary` path is set alone.
+    fn overrides_at(&self, plan: &str, value: f64) -> Vec<String> {
         let mut overrides = self.args.overrides.clone();
         overrides.push(format!("target.plan={plan}"));
+        if let Some(path) = &self.axis.path {
+            overrides.push(format!("{path}={}", self.axis.show(value)));
+            return overrides;
+        }
+        let users = value.round() as u64;
+        let factor = users as f64 / self.base.population.users.max(1) as f64;
         overrides.push(format!("population.users={users}"));
         for (i, phase) in self.base.phases.iter().enumerate() {
             if let Load::Open {
@@ -261,55 +351,58 @@ impl Search<'_> {
         overrides
     }
 
-    fn point(&self, plan: &str, users: u64) -> Result<Point, (i32, String)> {
-        let p = self.plan_at(plan, users)?;
+    fn point(&self, plan: &str, value: f64) -> Result<Point, (i32, String)> {
+        let p = self.plan_at(plan, value)?;
         let r = super::simulate(&p, self.cal, self.options).map_err(|e| (exit::RUN_FAILED, e))?;
         eprintln!(
-            "  {plan}: {users} users → {}",
+            "  {plan}: {} → {}",
+            self.label(value),
             if r.thresholds_passed() {
                 "holds"
             } else {
                 "fails"
             }
         );
-        Ok(point_of(&r, users))
+        Ok(point_of(&r, value, p.population.users))
     }
 
-    /// A log-spaced sweep from `from` to `to` users, then bisection (in log space) between
-    /// the last point that held and the first that failed.
-    fn plan(&self, plan: &str, from: u64, to: u64) -> Result<PlanCapacity, (i32, String)> {
+    /// A log-spaced sweep across the axis, then bisection (in log space) between the last
+    /// point that held and the first that failed.
+    fn plan(&self, plan: &str) -> Result<PlanCapacity, (i32, String)> {
+        let (from, to) = (self.axis.from, self.axis.to);
         let n = self.args.curve_points.max(2);
-        let ratio = (to as f64 / from as f64).powf(1.0 / f64::from(n - 1));
-        let mut sweep: Vec<u64> = (0..n)
-            .map(|i| (from as f64 * ratio.powi(i as i32)).round() as u64)
+        let ratio = (to / from).powf(1.0 / f64::from(n - 1));
+        let mut sweep: Vec<f64> = (0..n)
+            .map(|i| self.axis.snap(from * ratio.powi(i as i32)))
             .collect();
         sweep.dedup();
         let mut points = Vec::new();
-        for users in sweep {
-            points.push(self.point(plan, users)?);
+        for value in sweep {
+            points.push(self.point(plan, value)?);
         }
         let first_fail = points.iter().position(|p| !p.holds);
         let mut result = PlanCapacity {
             plan: plan.to_string(),
+            knee: None,
             users: None,
             at_least: false,
             first_limit: None,
             points: Vec::new(),
             measured: Vec::new(),
         };
-        match first_fail {
+        let knee = match first_fail {
             None => {
-                result.users = Some(to);
                 result.at_least = true;
+                Some(points.last().map_or(to, |p| p.value))
             }
-            Some(0) => {}
+            Some(0) => None,
             Some(i) => {
-                let (mut good, mut bad_at) = (points[i - 1].users, points[i].users);
+                let (mut good, mut bad_at) = (points[i - 1].value, points[i].value);
                 for _ in 0..self.args.steps {
-                    if bad_at as f64 / good as f64 <= 1.02 {
+                    let mid = self.axis.snap((good * bad_at).sqrt());
+                    if bad_at / good <= 1.02 || mid <= good || mid >= bad_at {
                         break;
                     }
-                    let mid = ((good as f64) * (bad_at as f64)).sqrt().round() as u64;
                     let p = self.point(plan, mid)?;
                     if p.holds {
                         good = mid;
@@ -318,26 +411,44 @@ impl Search<'_> {
                     }
                     points.push(p);
                 }
-                result.users = Some(good);
+                Some(good)
             }
-        }
-        points.sort_by_key(|p| p.users);
+        };
+        points.sort_by(|a, b| a.value.total_cmp(&b.value));
+        result.knee = knee;
+        result.users = knee.and_then(|k| points.iter().find(|p| p.value == k).map(|p| p.users));
         result.first_limit = points.iter().find(|p| !p.holds).map(first_limit);
         result.points = points;
         if self.args.confirm
-            && let Some(knee) = result.users
+            && let Some(knee) = result.knee
         {
-            let mut at = vec![knee, (knee / 2).max(1)];
-            at.dedup();
-            for users in at {
-                let out = self.args.out.join(format!("confirm-{plan}-{users}"));
-                let overrides = self.overrides_at(plan, users);
-                let (point, path) =
-                    confirm::measure(&self.args.scenario, &overrides, self.slos, users, &out)?;
+            let half = match self.axis.whole {
+                true => (knee / 2.0).floor(),
+                false => knee / 2.0,
+            };
+            let mut at = vec![knee];
+            if half > 0.0 && half < knee {
+                at.push(half);
+            }
+            for value in at {
+                let out = self
+                    .args
+                    .out
+                    .join(format!("confirm-{plan}-{}", self.axis.show(value)));
+                let overrides = self.overrides_at(plan, value);
+                let users = self.plan_at(plan, value)?.population.users;
+                let (point, path) = confirm::measure(
+                    &self.args.scenario,
+                    &overrides,
+                    self.slos,
+                    (value, users),
+                    &self.label(value),
+                    &out,
+                )?;
                 let modelled_holds = result
                     .points
                     .iter()
-                    .find(|p| p.users == users)
+                    .find(|p| p.value == value)
                     .map(|p| p.holds);
                 result.measured.push(Measured {
                     point,
@@ -345,13 +456,15 @@ impl Search<'_> {
                     result: path,
                 });
             }
-            result.measured.sort_by_key(|m| m.point.users);
+            result
+                .measured
+                .sort_by(|a, b| a.point.value.total_cmp(&b.point.value));
         }
         Ok(result)
     }
 }
 
-pub(super) fn point_of(r: &RunResult, users: u64) -> Point {
+pub(super) fn point_of(r: &RunResult, value: f64, users: u64) -> Point {
     let check = r.operations.get(op::TOKEN_CHECK);
     let peak = |pool: &str| {
         r.probes
@@ -362,6 +475,7 @@ pub(super) fn point_of(r: &RunResult, users: u64) -> Point {
             .unwrap_or(0)
     };
     Point {
+        value,
         users,
         holds: r.thresholds_passed(),
         failed_slos: r

@@ -1,37 +1,61 @@
 //! The capacity search's outputs: the console table and the HTML report (per-plan table, the
 //! measured points, the curves against users, and the USL's second opinion).
 
-use super::capacity::{CapacityReport, Point};
+use super::capacity::{CapacityReport, PlanCapacity, Point};
 use super::confirm::Measured;
 use super::usl_fit;
 use crate::report::charts::{Chart, Line};
 use crate::report::html::{chart_grid, esc, page};
 
+/// What the search varied, as a column head: `users`, or the `--vary` path.
+fn axis(report: &CapacityReport) -> &str {
+    match report.varied.as_str() {
+        "population.users" => "users",
+        path => path,
+    }
+}
+
+/// A searched value: whole numbers without a fraction.
+fn show(value: f64) -> String {
+    if value.fract() == 0.0 {
+        format!("{value:.0}")
+    } else {
+        let text = format!("{value:.3}");
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// The knee: `≥ top` when the whole range held, `< bottom` when none of it did.
+fn knee(p: &PlanCapacity) -> String {
+    match (p.knee, p.at_least) {
+        (Some(k), true) => format!("≥ {}", show(k)),
+        (Some(k), false) => show(k),
+        (None, _) => format!("< {}", show(p.points.first().map_or(0.0, |p| p.value))),
+    }
+}
+
 pub(super) fn print(report: &CapacityReport) {
+    let axis = axis(report);
     eprintln!(
-        "\n{} — largest users with {} ({})",
+        "\n{} — largest {axis} with {} ({})",
         report.scenario,
         report.slos.join(" and "),
         report.calibration
     );
-    eprintln!("  {:<12} {:>12}  first limit above it", "plan", "users");
+    let w = axis.chars().count().max(12);
+    eprintln!("  {:<12} {:>w$}  first limit above it", "plan", axis);
     for p in &report.plans {
-        let users = match (p.users, p.at_least) {
-            (Some(u), true) => format!("≥ {u}"),
-            (Some(u), false) => u.to_string(),
-            (None, _) => format!("< {}", p.points.first().map_or(0, |p| p.users)),
-        };
         eprintln!(
-            "  {:<12} {:>12}  {}",
+            "  {:<12} {:>w$}  {}",
             p.plan,
-            users,
+            knee(p),
             p.first_limit.as_deref().unwrap_or("none within the range")
         );
         for m in &p.measured {
             eprintln!(
-                "  {:<12} {:>12}  measured: {}",
+                "  {:<12} {:>w$}  measured: {}",
                 "",
-                m.point.users,
+                show(m.point.value),
                 measured_words(m)
             );
         }
@@ -60,8 +84,13 @@ fn measured_words(m: &Measured) -> String {
 }
 
 pub(super) fn render(report: &CapacityReport) -> String {
+    let axis = axis(report);
+    let searched = match axis {
+        "users" => "number of users".to_string(),
+        path => format!("value of <code>{}</code>", esc(path)),
+    };
     let mut body = format!(
-        "<h1>Capacity: {}</h1><p class=\"sub\">The largest number of users at which {} held, per plan, found by bisection on the capacity model ({}). {}</p>",
+        "<h1>Capacity: {}</h1><p class=\"sub\">The largest {searched} at which {} held, per plan, found by bisection on the capacity model ({}). {}</p>",
         esc(&report.scenario),
         esc(&report.slos.join(" and ")),
         esc(&report.calibration),
@@ -71,13 +100,9 @@ pub(super) fn render(report: &CapacityReport) -> String {
             " Modelled, not measured: confirm a knee with <code>--confirm</code> (real runs at it and at half of it)."
         }
     );
-    body.push_str("<section><h2>Per plan</h2><table><tr><th>plan</th><th class=\"num\">users</th><th>first limit above it</th><th>SLOs broken there</th></tr>");
+    body.push_str(&format!("<section><h2>Per plan</h2><table><tr><th>plan</th><th class=\"num\">{}</th><th>first limit above it</th><th>SLOs broken there</th></tr>", esc(axis)));
     for p in &report.plans {
-        let users = match (p.users, p.at_least) {
-            (Some(u), true) => format!("≥ {u}"),
-            (Some(u), false) => u.to_string(),
-            (None, _) => format!("< {}", p.points.first().map_or(0, |p| p.users)),
-        };
+        let users = knee(p);
         let broken = p
             .points
             .iter()
@@ -98,9 +123,10 @@ pub(super) fn render(report: &CapacityReport) -> String {
         .flat_map(|p| {
             p.measured.iter().map(|m| {
                 format!(
-                    "<li>{} at {} users: {} (<code>{}</code>)</li>",
+                    "<li>{} at {} {}: {} (<code>{}</code>)</li>",
                     esc(&p.plan),
-                    m.point.users,
+                    show(m.point.value),
+                    esc(axis),
                     esc(&measured_words(m)),
                     esc(&m.result.display().to_string())
                 )
@@ -113,21 +139,21 @@ pub(super) fn render(report: &CapacityReport) -> String {
             measured.concat()
         ));
     }
-    let knees: Vec<_> = report.plans.iter().map(|p| (p.users, p.at_least)).collect();
+    let knees: Vec<_> = report.plans.iter().map(|p| (p.knee, p.at_least)).collect();
     if report.plans.len() > 1 && knees.windows(2).all(|w| w[0] == w[1]) {
         body.push_str("<p class=\"note\">Every plan gives the same answer: the limit reached first is one these presets share (PostgREST's pool of 10 with its 10 s timeout in front of the server), and the model's server is the calibration's, not a plan's compute size. Past the knee the curves can part where the plans' own limits differ (GoTrue's pool is a quarter of max_connections).</p>");
     }
     body.push_str("</section>");
     let curve = |title: &str, unit: &str, f: &dyn Fn(&Point) -> f64| {
-        let mut chart = Chart::new(title, unit).x_axis("users");
+        let mut chart = Chart::new(format!("{title} against {axis}"), unit).x_axis(axis);
         for p in &report.plans {
-            let points = p.points.iter().map(|x| (x.users as f64, f(x))).collect();
+            let points = p.points.iter().map(|x| (x.value, f(x))).collect();
             chart = chart.line(Line::new(p.plan.clone(), points));
             if !p.measured.is_empty() {
                 let points = p
                     .measured
                     .iter()
-                    .map(|m| (m.point.users as f64, f(&m.point)))
+                    .map(|m| (m.point.value, f(&m.point)))
                     .collect();
                 let line = Line::new(format!("{}, measured", p.plan), points).with_markers();
                 chart = chart.line(line);
@@ -136,13 +162,11 @@ pub(super) fn render(report: &CapacityReport) -> String {
         chart
     };
     let charts = [
-        curve("Token check p99 against users", "ms", &|p| {
-            p.token_check_p99_ms
-        }),
-        curve("Failed token checks against users", "%", &|p| {
+        curve("Token check p99", "ms", &|p| p.token_check_p99_ms),
+        curve("Failed token checks", "%", &|p| {
             p.token_check_failed * 100.0
         }),
-        curve("Deepest REST pool queue against users", "requests", &|p| {
+        curve("Deepest REST pool queue", "requests", &|p| {
             f64::from(p.rest_queue_peak)
         }),
     ];

@@ -17,19 +17,20 @@ use crate::result::RunResult;
 pub struct Measured {
     #[serde(flatten)]
     pub point: Point,
-    /// What the model said at the same users (`None`: the search did not model that point).
+    /// What the model said at the same value (`None`: the search did not model that point).
     pub modelled_holds: Option<bool>,
     /// The measured run's result file.
     pub result: PathBuf,
 }
 
-/// Runs the scenario with `overrides` (the search's own for these users) into `out`, and
-/// judges the result by `slos`.
+/// Runs the scenario with `overrides` (the search's own for this point, `(value, users)`,
+/// named `at` in messages) into `out`, and judges the result by `slos`.
 pub fn measure(
     scenario: &Path,
     overrides: &[String],
     slos: &[Threshold],
-    users: u64,
+    (value, users): (f64, u64),
+    at: &str,
     out: &Path,
 ) -> Result<(Point, PathBuf), (i32, String)> {
     let exe = std::env::current_exe()
@@ -39,7 +40,7 @@ pub fn measure(
     for o in overrides {
         run.args(["--set", o]);
     }
-    eprintln!("  confirming at {users} users: syncstorm run …");
+    eprintln!("  confirming at {at}: syncstorm run …");
     let child = run
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -50,7 +51,7 @@ pub fn measure(
     if code != exit::OK && code != exit::THRESHOLDS_BREACHED {
         return Err((
             exit::RUN_FAILED,
-            format!("the confirming run at {users} users exited {code}; its messages are above"),
+            format!("the confirming run at {at} exited {code}; its messages are above"),
         ));
     }
     let stdout = String::from_utf8_lossy(&child.stdout);
@@ -61,10 +62,10 @@ pub fn measure(
         .ok_or_else(|| {
             (
                 exit::RUN_FAILED,
-                format!("the confirming run at {users} users named no result file"),
+                format!("the confirming run at {at} named no result file"),
             )
         })?;
     let mut r = RunResult::load(&path).map_err(|e| (exit::RUN_FAILED, e.to_string()))?;
     r.thresholds = crate::result::thresholds::evaluate(&r, slos);
-    Ok((point_of(&r, users), path))
+    Ok((point_of(&r, value, users), path))
 }
