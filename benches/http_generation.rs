@@ -14,6 +14,13 @@
 //! with its own `Recorder`, merged once at the end. CPU: thread CPU from
 //! `/proc/self/task/<tid>/schedstat` for the generator's and the server's threads, wrk's from
 //! `RUSAGE_CHILDREN`; the process's `RUSAGE_SELF` minus the server's threads is a cross-check.
+//!
+//! Two more arms do the same token check with the well-kept clients instead of our own
+//! HTTP/1.1 client (`crates/wire/src/client/http1.rs`), each loop owning its connection as a
+//! device does: `reqwest` (a `reqwest::Client` per loop, one idle connection) and
+//! `hyper_http1` (hyper's `client::conn::http1` handshake per loop, its `SendRequest` reused),
+//! both parsing the same JSON answer. Our client stays while it costs less CPU per request
+//! than both; the figures of the last published run are in `crates/wire/src/client/http1.rs`.
 
 #[path = "http_generation/cpu.rs"]
 mod cpu;
@@ -47,7 +54,16 @@ struct Config {
     threads: usize,
     server_threads: usize,
     rounds: usize,
-    models: Vec<ConnectionModel>,
+    models: Vec<Arm>,
+}
+
+/// Who generates the harness's token checks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Arm {
+    /// Our client, in one of its connection models (what devices run).
+    Ours(ConnectionModel),
+    Reqwest,
+    HyperHttp1,
 }
 
 /// One phase's figures, whoever generated the load.
@@ -108,8 +124,8 @@ fn run(config: &Config) -> Result<(), String> {
             }
             Err(sentence) => println!("wrk skipped: {sentence}"),
         }
-        for model in &config.models {
-            phases.push(run_harness(config, &endpoint, *model, &server)?);
+        for arm in &config.models {
+            phases.push(run_harness(config, &endpoint, *arm, &server)?);
         }
         print_round(round, &phases);
     }
@@ -120,14 +136,21 @@ fn run(config: &Config) -> Result<(), String> {
 
 fn read_config() -> Result<Config, String> {
     let models = match std::env::var("SYNCSTORM_BENCH_MODELS") {
-        Err(_) => vec![ConnectionModel::PerDevice, ConnectionModel::Shared],
+        Err(_) => vec![
+            Arm::Ours(ConnectionModel::PerDevice),
+            Arm::Ours(ConnectionModel::Shared),
+            Arm::Reqwest,
+            Arm::HyperHttp1,
+        ],
         Ok(text) => text
             .split(',')
             .map(|m| match m.trim() {
-                "per_device" => Ok(ConnectionModel::PerDevice),
-                "shared" => Ok(ConnectionModel::Shared),
+                "per_device" => Ok(Arm::Ours(ConnectionModel::PerDevice)),
+                "shared" => Ok(Arm::Ours(ConnectionModel::Shared)),
+                "reqwest" => Ok(Arm::Reqwest),
+                "hyper_http1" => Ok(Arm::HyperHttp1),
                 other => Err(format!(
-                    "SYNCSTORM_BENCH_MODELS has {other:?}; allowed: per_device, shared (comma-separated)"
+                    "SYNCSTORM_BENCH_MODELS has {other:?}; allowed: per_device, shared, reqwest, hyper_http1 (comma-separated)"
                 )),
             })
             .collect::<Result<_, _>>()?,
@@ -275,21 +298,21 @@ fn run_wrk(config: &Config, url: &str, server: &Server) -> Result<(Phase, String
 fn run_harness(
     config: &Config,
     endpoint: &Endpoint,
-    model: ConnectionModel,
+    arm: Arm,
     server: &Server,
 ) -> Result<Phase, String> {
     let threads = ThreadSet::default();
     threads.register_current();
     let runtime = runtime(config.threads, "bench-harness", &threads)?;
-    let clients = runtime.block_on(async { rest_clients(model, config.connections, endpoint) })?;
+    let loops = runtime.block_on(load_loops(arm, config.connections, endpoint, server.addr))?;
     let (gen_before, server_before) = (threads.cpu(), server.threads.cpu());
     let self_before = rusage_cpu(UsageWho::RUSAGE_SELF);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(config.seconds);
     let merged = runtime.block_on(async move {
-        let loops: Vec<_> = clients
+        let loops: Vec<_> = loops
             .into_iter()
-            .map(|rest| tokio::spawn(token_check_loop(rest, deadline)))
+            .map(|client| tokio::spawn(client.token_check_loop(deadline)))
             .collect();
         let mut merged = Snapshot::default();
         for handle in loops {
@@ -308,7 +331,7 @@ fn run_harness(
     let token_check = merged.ops.get(op::TOKEN_CHECK).cloned().unwrap_or_default();
     let summary = token_check.summary();
     Ok(Phase {
-        name: format!("harness {}", model_name(model)),
+        name: arm_name(arm).to_string(),
         requests: token_check.count(),
         errors: token_check.error_count(),
         wall,
@@ -343,24 +366,142 @@ fn rest_clients(
         .collect()
 }
 
-/// A closed loop of token checks until `deadline`; latencies go to the loop's own recorder.
-async fn token_check_loop(rest: RestClient, deadline: Instant) -> Snapshot {
-    let mut recorder = Recorder::new();
-    while Instant::now() < deadline {
-        let start = Instant::now();
-        match rest.sync_token(JWT, USER_ID).await {
-            Ok(Some(TOKEN)) => recorder.record_since(op::TOKEN_CHECK, start),
-            Ok(_) => recorder.record_error(op::TOKEN_CHECK, "wrong_answer"),
-            Err(e) => recorder.record_error(op::TOKEN_CHECK, e.kind.name()),
-        }
-    }
-    recorder.take()
+/// One closed load loop's client: ours, or a well-kept one for comparison.
+enum LoopClient {
+    Ours(RestClient),
+    Reqwest(reqwest::Client, String),
+    Hyper(
+        hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+        hyper::Uri,
+    ),
 }
 
-fn model_name(model: ConnectionModel) -> &'static str {
-    match model {
-        ConnectionModel::PerDevice => "per_device",
-        ConnectionModel::Shared => "shared",
+async fn load_loops(
+    arm: Arm,
+    connections: usize,
+    endpoint: &Endpoint,
+    addr: SocketAddr,
+) -> Result<Vec<LoopClient>, String> {
+    let path = format!("/rest/v1/user_sync_tokens?select=sync_token&user_id=eq.{USER_ID}");
+    match arm {
+        Arm::Ours(model) => Ok(rest_clients(model, connections, endpoint)?
+            .into_iter()
+            .map(LoopClient::Ours)
+            .collect()),
+        Arm::Reqwest => (0..connections)
+            .map(|_| {
+                let client = reqwest::Client::builder()
+                    .no_proxy()
+                    .tcp_nodelay(true)
+                    .pool_max_idle_per_host(1)
+                    .http1_only()
+                    .build()
+                    .map_err(|e| format!("cannot build a reqwest client: {e}"))?;
+                Ok(LoopClient::Reqwest(client, format!("http://{addr}{path}")))
+            })
+            .collect(),
+        Arm::HyperHttp1 => {
+            let uri: hyper::Uri = path.parse().map_err(|e| format!("bad path: {e}"))?;
+            let mut loops = Vec::with_capacity(connections);
+            for _ in 0..connections {
+                let tcp = tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+                let _ = tcp.set_nodelay(true);
+                let (sender, connection) =
+                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+                        .await
+                        .map_err(|e| format!("the hyper handshake failed: {e}"))?;
+                tokio::spawn(connection);
+                loops.push(LoopClient::Hyper(sender, uri.clone()));
+            }
+            Ok(loops)
+        }
+    }
+}
+
+impl LoopClient {
+    /// A closed loop of token checks until `deadline`; latencies go to the loop's own recorder.
+    async fn token_check_loop(mut self, deadline: Instant) -> Snapshot {
+        let mut recorder = Recorder::new();
+        while Instant::now() < deadline {
+            let start = Instant::now();
+            match self.token_check().await {
+                Ok(Some(TOKEN)) => recorder.record_since(op::TOKEN_CHECK, start),
+                Ok(_) => recorder.record_error(op::TOKEN_CHECK, "wrong_answer"),
+                Err(kind) => recorder.record_error(op::TOKEN_CHECK, kind),
+            }
+        }
+        recorder.take()
+    }
+
+    /// The sync token, as a device reads it: the header gate, the JSON answer parsed.
+    async fn token_check(&mut self) -> Result<Option<i64>, &'static str> {
+        let body: bytes::Bytes = match self {
+            LoopClient::Ours(rest) => {
+                return rest
+                    .sync_token(JWT, USER_ID)
+                    .await
+                    .map_err(|e| e.kind.name());
+            }
+            LoopClient::Reqwest(client, url) => {
+                let answer = client
+                    .get(url.as_str())
+                    .header("apikey", API_KEY)
+                    .header("authorization", format!("Bearer {JWT}"))
+                    .send()
+                    .await
+                    .map_err(|_| "connect")?;
+                if !answer.status().is_success() {
+                    return Err("http_status");
+                }
+                answer.bytes().await.map_err(|_| "body")?
+            }
+            LoopClient::Hyper(sender, uri) => {
+                use http_body_util::BodyExt;
+                sender.ready().await.map_err(|_| "connect")?;
+                let request = hyper::Request::get(uri.clone())
+                    .header("host", "bench")
+                    .header("apikey", API_KEY)
+                    .header("authorization", format!("Bearer {JWT}"))
+                    .body(http_body_util::Empty::new())
+                    .map_err(|_| "request")?;
+                let answer = sender.send_request(request).await.map_err(|_| "connect")?;
+                if !answer.status().is_success() {
+                    return Err("http_status");
+                }
+                answer
+                    .into_body()
+                    .collect()
+                    .await
+                    .map_err(|_| "body")?
+                    .to_bytes()
+            }
+        };
+        #[derive(serde::Deserialize)]
+        struct Row {
+            sync_token: i64,
+        }
+        let rows: Vec<Row> = serde_json::from_slice(&body).map_err(|_| "json")?;
+        Ok(rows.first().map(|r| r.sync_token))
+    }
+}
+
+fn arm_name(arm: Arm) -> &'static str {
+    match arm {
+        Arm::Ours(ConnectionModel::PerDevice) => "harness per_device",
+        Arm::Ours(ConnectionModel::Shared) => "harness shared",
+        Arm::Reqwest => "reqwest",
+        Arm::HyperHttp1 => "hyper http1",
+    }
+}
+
+fn model_name(arm: Arm) -> &'static str {
+    match arm {
+        Arm::Ours(ConnectionModel::PerDevice) => "per_device",
+        Arm::Ours(ConnectionModel::Shared) => "shared",
+        Arm::Reqwest => "reqwest",
+        Arm::HyperHttp1 => "hyper_http1",
     }
 }
 
