@@ -257,7 +257,8 @@ impl Threshold {
             format!("{expr:?} is not a threshold; write METRIC OPERATOR VALUE with OPERATOR one of {OPS}, e.g. \"token_check.p99 < 500ms\"")
         })?;
         let metric = expr[..at].trim();
-        Threshold::parse(metric, &expr[at..]).map_err(|why| format!("{metric} {why}"))
+        Threshold::parse(metric, &expr[at..])
+            .map_err(|why| format!("{} {why}", crate::error::printable(metric)))
     }
 
     /// True when `actual` (in the canonical unit) satisfies the rule; NaN never does.
@@ -373,5 +374,16 @@ mod tests {
         assert_eq!(t.metric.to_string(), "pulse_delivery.p90");
         assert_eq!(t.op, Op::Ge);
         assert!(Threshold::parse_expression("token_check.p99 500ms").is_err());
+    }
+
+    #[test]
+    fn a_metric_name_with_a_line_break_is_refused_in_one_line() {
+        // Found by the fuzzer (`syncstorm-fuzz set-threshold`): the name was echoed raw.
+        let err = Threshold::parse_expression("ws_join.c\nount > 10").unwrap_err();
+        assert!(!err.contains('\n'), "{err}");
+        assert!(
+            err.starts_with("ws_join.c\\nount has an unknown statistic"),
+            "{err}"
+        );
     }
 }

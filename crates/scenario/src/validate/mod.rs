@@ -4,7 +4,7 @@ mod phases;
 mod population;
 mod target;
 
-use crate::error::{ScenarioError, did_you_mean};
+use crate::error::{ScenarioError, did_you_mean, printable};
 use crate::plan::*;
 use crate::raw::{self, Scenario};
 use crate::threshold::Threshold;
@@ -39,7 +39,7 @@ impl Ctx<'_> {
         let path = path.into();
         ScenarioError::Field {
             file: self.file.to_string(),
-            message: format!("{path} {message}"),
+            message: printable(&format!("{path} {message}")).into_owned(),
             path,
         }
     }
