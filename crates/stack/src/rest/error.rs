@@ -4,6 +4,20 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use syncstorm_wire::postgrest::{PostgrestError, status_for_sqlstate};
 
+/// `text` with its control characters escaped (`\n` for a line break): the query string is
+/// echoed back, and a decoded `%0A` must not split the message.
+fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// One failed REST request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{status} {}: {}", body.code, body.message)]
@@ -35,8 +49,8 @@ impl RestError {
         Self::new(
             StatusCode::BAD_REQUEST,
             "PGRST100",
-            format!("failed to parse {what}"),
-            Some(why.to_string()),
+            format!("failed to parse {}", escape_controls(what)),
+            Some(escape_controls(why)),
         )
     }
 
@@ -152,5 +166,18 @@ impl IntoResponse for RestError {
             HeaderValue::from_static("application/json; charset=utf-8"),
         );
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parse_error_echoes_a_line_break_escaped() {
+        // Found by the fuzzer (`syncstorm-fuzz postgrest-query`): `%0A` decoded into the echo.
+        let err = RestError::parse("note=eq.a\nb", "why");
+        assert_eq!(err.body.message, "failed to parse note=eq.a\\nb");
+        assert!(!err.to_string().contains('\n'));
     }
 }
