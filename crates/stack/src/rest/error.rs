@@ -4,8 +4,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use syncstorm_wire::postgrest::{PostgrestError, status_for_sqlstate};
 
-/// `text` with its control characters escaped (`\n` for a line break): the query string is
-/// echoed back, and a decoded `%0A` must not split the message.
+/// `text` with its control characters escaped (`\n` for a line break): messages echo the
+/// query string's names and values, and a decoded `%0A` must not split them.
 fn escape_controls(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -37,7 +37,7 @@ impl RestError {
             status,
             body: PostgrestError {
                 code: code.to_string(),
-                message: message.into(),
+                message: escape_controls(&message.into()),
                 details,
                 hint: None,
             },
@@ -49,7 +49,7 @@ impl RestError {
         Self::new(
             StatusCode::BAD_REQUEST,
             "PGRST100",
-            format!("failed to parse {}", escape_controls(what)),
+            format!("failed to parse {what}"),
             Some(escape_controls(why)),
         )
     }
@@ -179,5 +179,12 @@ mod tests {
         let err = RestError::parse("note=eq.a\nb", "why");
         assert_eq!(err.body.message, "failed to parse note=eq.a\\nb");
         assert!(!err.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn an_unknown_column_with_a_line_break_is_named_on_one_line() {
+        // Found by the fuzzer: `columns=a%0Amount` echoed into PGRST204's message.
+        let err = RestError::unknown_body_column("transactions", "a\nmount");
+        assert!(!err.to_string().contains('\n'), "{err}");
     }
 }
