@@ -4,7 +4,9 @@
 //! - `<operation>.<stat>`: operation one of [`OPERATIONS`], stat one of `p50 p90 p99 p999 max`
 //!   (durations, compared in milliseconds), `count`, `errors` (counts), `error_rate` (fraction);
 //! - `errors.rate` (all errors / all requests, a fraction), `errors.count`;
-//! - `oracle.users_checked|users_converged|unconverged_users|lost_updates|skipped_rows|fk_errors`;
+//! - `oracle.users_checked|users_converged|unconverged_users|lost_updates|skipped_rows|fk_errors`,
+//!   `oracle.rls_attempts|rls_leaks` (RLS under load: attempts on other users' rows, and the
+//!   rows read or written through them);
 //! - `peak.devices`, `peak.websockets`;
 //! - `counters.<name>`: an event counter's total over the run, [`COUNTERS`].
 //!
@@ -76,6 +78,8 @@ const ORACLE: &[&str] = &[
     "rows_refused",
     "quiet_syncs_failed",
     "devices_unchecked",
+    "rls_attempts",
+    "rls_leaks",
 ];
 const PEAK: &[&str] = &["devices", "websockets"];
 const OPS: &str = "<, <=, >, >=, == or !=";
