@@ -4,8 +4,11 @@
 use syncstorm_fuzz::cases_from_env;
 use syncstorm_fuzz::targets::run_named;
 
-fn short_run(name: &str) {
-    let report = run_named(name, 1, 0, cases_from_env(3_000)).expect("a listed target");
+/// Inputs per target in the suite: a few thousand, a second or so each in a debug build.
+const SHORT: u64 = 3_000;
+
+fn short_run(name: &str, cases: u64) {
+    let report = run_named(name, 1, 0, cases_from_env(cases)).expect("a listed target");
     println!("{report}");
     assert!(report.failure.is_none(), "{report}");
     assert!(
@@ -16,30 +19,30 @@ fn short_run(name: &str) {
 
 #[test]
 fn scenario_parser() {
-    short_run("scenario");
+    short_run("scenario", SHORT);
 }
 
 #[test]
 fn set_and_threshold_parsers() {
-    short_run("set-threshold");
+    short_run("set-threshold", SHORT);
 }
 
 #[test]
 fn postgrest_query_parser() {
-    short_run("postgrest-query");
+    short_run("postgrest-query", SHORT);
 }
 
 #[test]
 fn phoenix_frame_decoder() {
-    short_run("phoenix-frame");
+    short_run("phoenix-frame", SHORT);
 }
 
 #[test]
 fn jwt_decoder() {
-    short_run("jwt");
+    short_run("jwt", SHORT);
 }
 
 #[test]
 fn result_reader() {
-    short_run("result");
+    short_run("result", SHORT / 3); // each input is a whole result file
 }
