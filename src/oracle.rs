@@ -12,6 +12,7 @@
 
 mod judge;
 mod overruled;
+pub mod rls;
 #[cfg(test)]
 mod tests;
 mod truth;
@@ -47,6 +48,8 @@ pub struct OracleVerdict {
     pub overruled_writes: u64,
     /// A few of each kind, in the order found.
     pub examples: Vec<Anomaly>,
+    /// The snooping devices' attempts on other users' rows and what got through.
+    pub rls: rls::RlsFindings,
 }
 
 impl OracleVerdict {
@@ -57,6 +60,7 @@ impl OracleVerdict {
             && self.skipped_rows == 0
             && self.fk_errors == 0
             && self.overruled_writes == 0
+            && self.rls.leaks() == 0
     }
 }
 
@@ -114,6 +118,7 @@ pub async fn verify(
             judge_user(*user, &rows, &views, &mut verdict);
         }
     }
+    verdict.rls = rls::check(client, devices).await?;
     Ok(verdict)
 }
 

@@ -374,6 +374,11 @@ impl<M: Metrics> DeviceLoop<M> {
         if let Some(i) = self.stand_ins.iter().position(|(id, _)| *id == done.id) {
             self.stand_ins.swap_remove(i);
         }
+        if done.op == op::SNOOP {
+            // The machine counts snoop attempts and leaks; a refusal is RLS working.
+            self.step(done.event);
+            return;
+        }
         let op = if done.op == op::PUSH && self.bulk_importing {
             op::BULK_PUSH
         } else {

@@ -19,6 +19,9 @@ pub mod op {
     };
     /// Push reads of `client_lww` (the read before the write).
     pub const PUSH_READ: &str = "push.read";
+    /// An attempt on another user's rows (`behaviour.snoop_fraction`): counted by the
+    /// device, never recorded as an operation, so RLS refusals are not the run's errors.
+    pub const SNOOP: &str = "snoop";
 
     /// `pull.<table>`.
     pub fn pull_table(table: syncstorm_device::Table) -> &'static str {

@@ -20,6 +20,7 @@ pub mod pulse;
 pub(crate) mod requests;
 mod session;
 pub(crate) mod settle;
+mod snoop;
 
 use std::sync::Arc;
 use std::time::Duration;

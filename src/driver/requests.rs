@@ -58,6 +58,7 @@ pub(crate) fn start(
         Action::FetchPage(q) => (op::PULL, Some(q.table)),
         Action::ReadRows { table, .. } => (op::PUSH_READ, Some(*table)),
         Action::Upsert { table, .. } | Action::PushRpc { table, .. } => (op::PUSH, Some(*table)),
+        Action::Snoop(_) => (op::SNOOP, None),
         _ => return None,
     };
     let ctx = ctx.clone();
@@ -147,6 +148,7 @@ async fn perform(action: &Action, ctx: &RequestContext) -> Result<Event, ClientE
                 result: Ok(PushAnswer { rejected }),
             })
         }
+        Action::Snoop(probe) => super::snoop::perform(probe, &ctx.rest, jwt).await,
         other => unreachable!("not a request action: {other:?}"),
     }
 }
@@ -170,6 +172,7 @@ pub(crate) fn is_request(action: &Action) -> bool {
             | Action::ReadRows { .. }
             | Action::Upsert { .. }
             | Action::PushRpc { .. }
+            | Action::Snoop(_)
     )
 }
 
@@ -189,6 +192,7 @@ pub(crate) fn failure_event(action: &Action) -> Event {
             table: *table,
             result: Err(RequestFailed),
         },
+        Action::Snoop(_) => super::snoop::failure_event(),
         other => unreachable!("not a request action: {other:?}"),
     }
 }

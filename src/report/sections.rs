@@ -167,7 +167,7 @@ pub fn oracle(r: &RunResult) -> String {
             count(o.devices_started)
         );
     }
-    let rows = vec![
+    let mut rows = vec![
         vec!["users checked".into(), count(o.users_checked)],
         vec!["users converged".into(), count(o.users_converged)],
         vec![
@@ -191,6 +191,17 @@ pub fn oracle(r: &RunResult) -> String {
             count(o.quiet_syncs_failed),
         ],
     ];
+    if o.rls.attempts > 0 {
+        rows.push(vec![
+            "RLS: attempts on other users' rows / rows read / rows written (must be 0)".into(),
+            format!(
+                "{} / {} / {}",
+                count(o.rls.attempts),
+                count(o.rls.read_leaks),
+                count(o.rls.write_leaks)
+            ),
+        ]);
+    }
     body.push_str(&super::html::table("nums", &["check", "count"], &rows));
     if !o.examples.is_empty() {
         body.push_str("<h3>Examples</h3><ul class=\"evidence\">");

@@ -95,8 +95,13 @@ impl RunResult {
             path: path.to_owned(),
             source,
         })?;
+        RunResult::from_json(path, &text)
+    }
+
+    /// Reads a result from its JSON text; `path` names the source in error messages.
+    pub fn from_json(path: &Path, text: &str) -> Result<RunResult, ResultError> {
         let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| ResultError::NotJson {
+            serde_json::from_str(text).map_err(|e| ResultError::NotJson {
                 path: path.to_owned(),
                 reason: e.to_string(),
             })?;

@@ -31,6 +31,10 @@ pub struct OracleResult {
     /// A few concrete cases, one sentence each, for the report.
     #[serde(default)]
     pub examples: Vec<String>,
+    /// RLS under load (`behaviour.snoop_fraction`): attempts on other users' rows, and the
+    /// rows read and written through them (both must be 0).
+    #[serde(default)]
+    pub rls: crate::oracle::rls::RlsFindings,
 }
 
 impl OracleResult {
@@ -41,6 +45,7 @@ impl OracleResult {
             && self.skipped_rows == 0
             && self.fk_errors == 0
             && self.overruled_writes == 0
+            && self.rls.leaks() == 0
     }
 
     /// Adds another part's counts (a worker's, a shard's), keeping at most `max_examples`.
@@ -48,6 +53,10 @@ impl OracleResult {
         self.users_checked += o.users_checked;
         self.users_converged += o.users_converged;
         self.lost_updates += o.lost_updates;
+        self.rls.attempts += o.rls.attempts;
+        self.rls.read_leaks += o.rls.read_leaks;
+        self.rls.write_leaks += o.rls.write_leaks;
+        self.rls.own_rows_seen += o.rls.own_rows_seen;
         self.skipped_rows += o.skipped_rows;
         self.fk_errors += o.fk_errors;
         self.overruled_writes += o.overruled_writes;

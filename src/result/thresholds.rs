@@ -67,6 +67,8 @@ pub fn metric_value(r: &RunResult, metric: &Metric) -> Option<f64> {
                 "rows_refused" => o.rows_refused,
                 "quiet_syncs_failed" => o.quiet_syncs_failed,
                 "devices_unchecked" => o.devices_started.saturating_sub(o.devices_checked),
+                "rls_attempts" => o.rls.attempts,
+                "rls_leaks" => o.rls.leaks(),
                 _ => return None,
             } as f64)
         }

@@ -153,6 +153,7 @@ mod tests {
             background_pause: Duration::from_secs(5),
             background_socket: BackgroundSocket::Close,
             bulk_import: None,
+            snoop_fraction: 0.0,
         }
     }
 

@@ -12,5 +12,6 @@ mod oracle_adapter;
 pub mod saturation;
 pub mod schedule;
 pub mod shard;
+pub mod snoop;
 pub mod task;
 pub mod worker;

@@ -29,6 +29,7 @@ pub fn to_result(verdict: &OracleVerdict) -> OracleResult {
         fk_errors: verdict.fk_errors,
         overruled_writes: verdict.overruled_writes,
         devices_checked: verdict.devices_checked,
+        rls: verdict.rls,
         examples: verdict.examples.iter().map(sentence).collect(),
         ..OracleResult::default()
     }

@@ -20,7 +20,7 @@ use super::saturation::{Meter, spawn_lag_monitor};
 use super::schedule::{self, Activation, DeviceOrder, PhaseShape};
 use super::shard::devices_of;
 use super::task::{Report, WorkerSummary, WorkerTask};
-use super::{faults, oracle_adapter};
+use super::{faults, oracle_adapter, snoop};
 use crate::driver::DriverConfig;
 
 /// Devices signing in and running their first sync at once, per worker.
@@ -238,6 +238,9 @@ async fn run_load(
         .bulk_import
         .clone()
         .map(|b| (origin + b.at, b));
+    // Snooping devices try other users' rows once, halfway through the load.
+    let snoop_fraction = plan.behaviour.snoop_fraction;
+    let mut snoop_at = (snoop_fraction > 0.0).then(|| origin + plan.load_duration() / 2);
     let mut phase = usize::MAX;
     let recorders = fleet.recorders();
     loop {
@@ -246,6 +249,7 @@ async fn run_load(
             next_activation,
             users.next_due(),
             bulk.as_ref().map(|b| b.0),
+            snoop_at,
             Some(load_end),
         ]
         .into_iter()
@@ -287,6 +291,9 @@ async fn run_load(
         if let Some((at, spec)) = bulk.take_if(|(at, _)| *at <= now) {
             let _ = at;
             start_bulk_imports(fleet, task, per_user, seed, &spec);
+        }
+        if snoop_at.take_if(|at| *at <= now).is_some() {
+            snoop::start_snoops(fleet, task, &plan.population, seed, snoop_fraction);
         }
     }
 }

@@ -4,6 +4,7 @@
 //! (true time, epoch milliseconds). Only `updated_at` stamps use the device's skewed clock.
 
 use crate::row::Row;
+use crate::snoop::{Probe, Victim};
 use crate::table::Table;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -43,6 +44,12 @@ pub enum Event {
         table: Table,
         result: Result<PushAnswer, RequestFailed>,
     },
+    /// Try other users' rows now (`behaviour.snoop_fraction`): answered with one
+    /// [`Action::Snoop`] per probe.
+    Snoop(Victim),
+    /// Answer to [`Action::Snoop`]: the rows the server returned (a refusal is `Ok(vec![])`
+    /// when it answered with an error status, which is what RLS should do).
+    Snooped(Result<Vec<Row>, RequestFailed>),
 }
 
 /// A request failed (transport error, timeout, HTTP error): the driver records the kind, the
@@ -152,6 +159,8 @@ pub enum Action {
     OpenPulse,
     /// The sync ended.
     SyncFinished { outcome: SyncOutcome },
+    /// Send this attempt on another user's rows; answer with [`Event::Snooped`].
+    Snoop(Probe),
 }
 
 /// A write the server acknowledged, kept for the oracle: the greatest `updated_at` this device

@@ -36,6 +36,7 @@ mod machine;
 mod push;
 mod retry;
 pub mod row;
+pub mod snoop;
 mod store;
 mod sync;
 pub mod table;
@@ -50,4 +51,5 @@ pub use knobs::{
 };
 pub use machine::{Device, DeviceStats};
 pub use row::{Row, RowError, sync_push_body};
+pub use snoop::{Probe, SNOOP_MARKER, SnoopLog, Victim};
 pub use table::{FkColumn, Table};

@@ -6,11 +6,12 @@ use crate::activity::User;
 use crate::event::{AckedWrite, Action, Event, Timer, Trigger};
 use crate::knobs::{DeviceKnobs, PulseMode};
 use crate::row::Row;
+use crate::snoop::{self, SnoopLog, Victim};
 use crate::store::LocalStore;
 use crate::sync::SyncRun;
 use crate::table::Table;
-use rand::SeedableRng;
 use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -32,6 +33,12 @@ pub struct DeviceStats {
     pub rows_refused: u64,
     pub edits: u64,
     pub rows_written_locally: u64,
+    /// Attempts on other users' rows (`behaviour.snoop_fraction`).
+    pub snoop_attempts: u32,
+    /// Rows of other users those attempts got back.
+    pub snoop_read_leaks: u64,
+    /// The device's own rows they got back: evidence that the reads reached the table.
+    pub snoop_own_rows: u64,
 }
 
 /// One simulated device of one user.
@@ -52,6 +59,8 @@ pub struct Device {
     pub(crate) pulse_opened: bool,
     pub(crate) periodic_armed: bool,
     pub(crate) stats: DeviceStats,
+    /// Which rows its snoop writes went after; `None` for the devices that never snoop.
+    snoop: Option<Box<SnoopLog>>,
 }
 
 impl Device {
@@ -78,6 +87,7 @@ impl Device {
             pulse_opened: false,
             periodic_armed: false,
             stats: DeviceStats::default(),
+            snoop: None,
         }
     }
 
@@ -105,6 +115,13 @@ impl Device {
             Event::PageFetched { table, result } => self.on_page(table, result, now_ms, &mut out),
             Event::RowsRead { table, result } => self.on_rows_read(table, result, now_ms, &mut out),
             Event::Pushed { table, result } => self.on_pushed(table, result, now_ms, &mut out),
+            Event::Snoop(victim) => self.snoop(victim, now_ms, &mut out),
+            Event::Snooped(result) => {
+                let rows = result.unwrap_or_default();
+                let leaked = snoop::leaked(&rows, self.user_id);
+                self.stats.snoop_read_leaks += leaked;
+                self.stats.snoop_own_rows += rows.len() as u64 - leaked;
+            }
         }
         out
     }
@@ -117,6 +134,19 @@ impl Device {
             return;
         }
         self.start_sync(trigger, now_ms, out);
+    }
+
+    /// Sends every probe at once (they are independent of the sync and of each other) and
+    /// logs the rows the writes went after.
+    fn snoop(&mut self, victim: Victim, now_ms: i64, out: &mut Vec<Action>) {
+        let planted = uuid::Builder::from_random_bytes(self.rng.random()).into_uuid();
+        let skewed = now_ms.saturating_add(self.clock_skew_ms);
+        let (probes, log) = snoop::probes(victim, planted, skewed);
+        self.stats.snoop_attempts += probes.len() as u32;
+        let kept = self.snoop.get_or_insert_with(Box::default);
+        kept.attacked.extend(log.attacked);
+        kept.planted.extend(log.planted);
+        out.extend(probes.into_iter().map(Action::Snoop));
     }
 
     fn user_edit(&mut self, now_ms: i64, out: &mut Vec<Action>) {
@@ -252,6 +282,11 @@ impl Device {
 
     pub fn stats(&self) -> DeviceStats {
         self.stats
+    }
+
+    /// The rows this device's snoop writes went after, if it snooped.
+    pub fn snoop_log(&self) -> Option<&SnoopLog> {
+        self.snoop.as_deref()
     }
 
     /// Bytes this device occupies: the struct itself plus its heap (rows, acked writes, the

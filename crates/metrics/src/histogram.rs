@@ -49,8 +49,17 @@ pub fn decode(text: &str) -> Result<Histogram<u64>, MetricsError> {
     let bytes = STANDARD
         .decode(text.trim())
         .map_err(|e| MetricsError::Decode(format!("not base64: {e}")))?;
-    let mut h: Histogram<u64> = Deserializer::new()
-        .deserialize(&mut bytes.as_slice())
+    // hdrhistogram 7.6 negates a decoded run of zeros with `-`, which panics on i64::MIN where
+    // overflow checks are on (debug builds, the fuzz profile): a damaged payload in a result
+    // file must be an error, not a panic.
+    let decoded =
+        std::panic::catch_unwind(|| Deserializer::new().deserialize(&mut bytes.as_slice()))
+            .map_err(|_| {
+                MetricsError::Decode(
+                    "not an HdrHistogram V2 payload: a count is out of range".into(),
+                )
+            })?;
+    let mut h: Histogram<u64> = decoded
         .map_err(|e| MetricsError::Decode(format!("not an HdrHistogram V2 payload: {e:?}")))?;
     h.auto(true);
     Ok(h)
@@ -112,6 +121,32 @@ impl LatencySummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An uncompressed V2 payload (cookie, header, counts) whose one count is the zig-zag
+    /// varint of i64::MIN: a run of zeros too long to negate.
+    fn payload_with_a_count_of_i64_min() -> String {
+        let counts = [0xFFu8; 9];
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&0x1c84_9313u32.to_be_bytes());
+        bytes.extend_from_slice(&(counts.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(&0u32.to_be_bytes());
+        bytes.extend_from_slice(&3u32.to_be_bytes());
+        bytes.extend_from_slice(&1u64.to_be_bytes());
+        bytes.extend_from_slice(&3_600_000_000u64.to_be_bytes());
+        bytes.extend_from_slice(&1.0f64.to_be_bytes());
+        bytes.extend_from_slice(&counts);
+        STANDARD.encode(bytes)
+    }
+
+    #[test]
+    fn a_count_of_i64_min_is_an_error_not_a_panic() {
+        // Found by the fuzzer (`syncstorm-fuzz result`): hdrhistogram negated it and panicked.
+        let err = decode(&payload_with_a_count_of_i64_min()).unwrap_err();
+        assert!(
+            err.to_string().starts_with("could not decode a histogram"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn encode_decode_keeps_every_count() {

@@ -45,6 +45,23 @@ impl ScenarioError {
     }
 }
 
+/// `text` as an error message may echo it: control characters escaped (`\n` for a line
+/// break), so a hostile name or value cannot split the one-sentence message.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
 /// `" (did you mean \"users\"?)"` when a candidate is close to `word`, else `""`.
 pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
     let limit = (word.chars().count() / 3).max(1);

@@ -98,7 +98,7 @@ pub fn from_document(file: &str, mut doc: toml::Value) -> Result<RunPlan, Scenar
     compact::expand_phases(&mut doc).map_err(|message| ScenarioError::Field {
         file: file.to_string(),
         path: "phases".to_string(),
-        message,
+        message: error::printable(&message).into_owned(),
     })?;
     let raw: Scenario = serde_path_to_error::deserialize(doc.clone()).map_err(|e| {
         let path: Vec<String> = e.path().iter().filter_map(segment_text).collect();
@@ -106,7 +106,7 @@ pub fn from_document(file: &str, mut doc: toml::Value) -> Result<RunPlan, Scenar
         ScenarioError::Field {
             file: file.to_string(),
             path,
-            message,
+            message: error::printable(&message).into_owned(),
         }
     })?;
     validate::validate(file, raw, doc)

@@ -5,6 +5,7 @@
 //! (`phases.0.duration`); a key holding dots is quoted (`thresholds."token_check.p99"`).
 
 use crate::ScenarioError;
+use crate::error::printable;
 use crate::threshold::Threshold;
 
 /// Applies one `--set PATH=VALUE`. VALUE is read as TOML (`500`, `0.25`, `true`, `[1, 2]`,
@@ -12,8 +13,8 @@ use crate::threshold::Threshold;
 /// array indices must exist.
 pub fn apply_override(doc: &mut toml::Value, expr: &str) -> Result<(), ScenarioError> {
     let fail = |message: String| ScenarioError::Override {
-        expr: expr.to_string(),
-        message,
+        expr: printable(expr).into_owned(),
+        message: printable(&message).into_owned(),
     };
     let (path_text, value_text) = expr
         .split_once('=')
@@ -34,8 +35,11 @@ pub fn add_threshold(doc: &mut toml::Value, expr: &str) -> Result<(), ScenarioEr
         .trim()
         .to_string();
     let path = vec!["thresholds".to_string(), threshold.metric.to_string()];
-    set_path(doc, &path, toml::Value::String(condition))
-        .map_err(|message| ScenarioError::Threshold { message })
+    set_path(doc, &path, toml::Value::String(condition)).map_err(|message| {
+        ScenarioError::Threshold {
+            message: printable(&message).into_owned(),
+        }
+    })
 }
 
 /// Splits `a.b."c.d".0` into `["a", "b", "c.d", "0"]`.
@@ -145,5 +149,34 @@ pub(crate) fn lookup<'a>(doc: &'a toml::Value, path: &[String]) -> Option<&'a to
 
 /// A value as it would be written in the file (`"embeded"`, `-3`, `{ x = 1 }`).
 pub(crate) fn render_value(v: &toml::Value) -> String {
-    v.to_string()
+    match v {
+        // TOML would write a string with a line break as a multi-line literal.
+        toml::Value::String(s) if s.contains(char::is_control) => format!("{s:?}"),
+        _ => printable(&v.to_string()).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_with_a_line_break_renders_on_one_line() {
+        // Found by the fuzzer: a `--set` duration holding a line break rendered over lines.
+        let value = toml::Value::String("a\nb".into());
+        assert_eq!(render_value(&value), "\"a\\nb\"");
+    }
+
+    #[test]
+    fn a_set_with_a_line_break_is_refused_in_one_line() {
+        // Found by the fuzzer (`syncstorm-fuzz set-threshold`): the expression was echoed raw.
+        let mut doc = toml::Value::Table(toml::Table::new());
+        let err = apply_override(&mut doc, "phases.\n0%")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "--set phases.\\n0%: expected PATH=VALUE, e.g. population.users=500"
+        );
+    }
 }

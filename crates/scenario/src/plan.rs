@@ -203,6 +203,9 @@ pub struct Behaviour {
     pub background_pause: Duration,
     pub background_socket: BackgroundSocket,
     pub bulk_import: Option<BulkImport>,
+    /// Share of devices that, halfway through the load, try other users' rows with their
+    /// own JWT (RLS under load); 0 = none.
+    pub snoop_fraction: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -269,6 +269,8 @@ pub struct BehaviourSpec {
     #[serde(default)]
     pub background_socket: BackgroundSocketName,
     pub bulk_import: Option<BulkImportSpec>,
+    #[serde(default)]
+    pub snoop_fraction: f64,
 }
 
 fn default_edits_per_hour() -> f64 {
@@ -293,6 +295,7 @@ impl Default for BehaviourSpec {
             background_pause: default_background_pause(),
             background_socket: BackgroundSocketName::default(),
             bulk_import: None,
+            snoop_fraction: 0.0,
         }
     }
 }

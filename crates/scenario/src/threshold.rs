@@ -4,7 +4,9 @@
 //! - `<operation>.<stat>`: operation one of [`OPERATIONS`], stat one of `p50 p90 p99 p999 max`
 //!   (durations, compared in milliseconds), `count`, `errors` (counts), `error_rate` (fraction);
 //! - `errors.rate` (all errors / all requests, a fraction), `errors.count`;
-//! - `oracle.users_checked|users_converged|unconverged_users|lost_updates|skipped_rows|fk_errors`;
+//! - `oracle.users_checked|users_converged|unconverged_users|lost_updates|skipped_rows|fk_errors`,
+//!   `oracle.rls_attempts|rls_leaks` (RLS under load: attempts on other users' rows, and the
+//!   rows read or written through them);
 //! - `peak.devices`, `peak.websockets`;
 //! - `counters.<name>`: an event counter's total over the run, [`COUNTERS`].
 //!
@@ -76,6 +78,8 @@ const ORACLE: &[&str] = &[
     "rows_refused",
     "quiet_syncs_failed",
     "devices_unchecked",
+    "rls_attempts",
+    "rls_leaks",
 ];
 const PEAK: &[&str] = &["devices", "websockets"];
 const OPS: &str = "<, <=, >, >=, == or !=";
@@ -257,7 +261,8 @@ impl Threshold {
             format!("{expr:?} is not a threshold; write METRIC OPERATOR VALUE with OPERATOR one of {OPS}, e.g. \"token_check.p99 < 500ms\"")
         })?;
         let metric = expr[..at].trim();
-        Threshold::parse(metric, &expr[at..]).map_err(|why| format!("{metric} {why}"))
+        Threshold::parse(metric, &expr[at..])
+            .map_err(|why| format!("{} {why}", crate::error::printable(metric)))
     }
 
     /// True when `actual` (in the canonical unit) satisfies the rule; NaN never does.
@@ -373,5 +378,16 @@ mod tests {
         assert_eq!(t.metric.to_string(), "pulse_delivery.p90");
         assert_eq!(t.op, Op::Ge);
         assert!(Threshold::parse_expression("token_check.p99 500ms").is_err());
+    }
+
+    #[test]
+    fn a_metric_name_with_a_line_break_is_refused_in_one_line() {
+        // Found by the fuzzer (`syncstorm-fuzz set-threshold`): the name was echoed raw.
+        let err = Threshold::parse_expression("ws_join.c\nount > 10").unwrap_err();
+        assert!(!err.contains('\n'), "{err}");
+        assert!(
+            err.starts_with("ws_join.c\\nount has an unknown statistic"),
+            "{err}"
+        );
     }
 }

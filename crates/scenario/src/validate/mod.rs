@@ -4,7 +4,7 @@ mod phases;
 mod population;
 mod target;
 
-use crate::error::{ScenarioError, did_you_mean};
+use crate::error::{ScenarioError, did_you_mean, printable};
 use crate::plan::*;
 use crate::raw::{self, Scenario};
 use crate::threshold::Threshold;
@@ -39,7 +39,7 @@ impl Ctx<'_> {
         let path = path.into();
         ScenarioError::Field {
             file: self.file.to_string(),
-            message: format!("{path} {message}"),
+            message: printable(&format!("{path} {message}")).into_owned(),
             path,
         }
     }
@@ -98,6 +98,7 @@ pub(crate) fn validate(file: &str, raw: Scenario, document: toml::Value) -> Chec
                 .map_err(|why| cx.err(format!("thresholds.{metric:?}"), why))
         })
         .collect::<Checked<Vec<_>>>()?;
+    let thresholds = with_rls_rule(thresholds, &behaviour);
     Ok(RunPlan {
         name,
         description: raw.scenario.description.trim().to_string(),
@@ -168,7 +169,18 @@ fn check_behaviour(
             raw::BackgroundSocketName::Keep => BackgroundSocket::Keep,
         },
         bulk_import,
+        snoop_fraction: cx.fraction("behaviour.snoop_fraction", b.snoop_fraction)?,
     })
+}
+
+/// A run that snoops fails on a leak: `oracle.rls_leaks == 0` unless the scenario has its
+/// own rule on it.
+fn with_rls_rule(mut thresholds: Vec<Threshold>, behaviour: &Behaviour) -> Vec<Threshold> {
+    let metric = crate::threshold::Metric::Oracle("rls_leaks".to_string());
+    if behaviour.snoop_fraction > 0.0 && !thresholds.iter().any(|t| t.metric == metric) {
+        thresholds.push(Threshold::parse("oracle.rls_leaks", "== 0").expect("a valid rule"));
+    }
+    thresholds
 }
 
 fn check_bulk_import(

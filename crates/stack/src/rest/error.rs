@@ -4,6 +4,20 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use syncstorm_wire::postgrest::{PostgrestError, status_for_sqlstate};
 
+/// `text` with its control characters escaped (`\n` for a line break): messages echo the
+/// query string's names and values, and a decoded `%0A` must not split them.
+fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// One failed REST request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{status} {}: {}", body.code, body.message)]
@@ -23,7 +37,7 @@ impl RestError {
             status,
             body: PostgrestError {
                 code: code.to_string(),
-                message: message.into(),
+                message: escape_controls(&message.into()),
                 details,
                 hint: None,
             },
@@ -36,7 +50,7 @@ impl RestError {
             StatusCode::BAD_REQUEST,
             "PGRST100",
             format!("failed to parse {what}"),
-            Some(why.to_string()),
+            Some(escape_controls(why)),
         )
     }
 
@@ -152,5 +166,25 @@ impl IntoResponse for RestError {
             HeaderValue::from_static("application/json; charset=utf-8"),
         );
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parse_error_echoes_a_line_break_escaped() {
+        // Found by the fuzzer (`syncstorm-fuzz postgrest-query`): `%0A` decoded into the echo.
+        let err = RestError::parse("note=eq.a\nb", "why");
+        assert_eq!(err.body.message, "failed to parse note=eq.a\\nb");
+        assert!(!err.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn an_unknown_column_with_a_line_break_is_named_on_one_line() {
+        // Found by the fuzzer: `columns=a%0Amount` echoed into PGRST204's message.
+        let err = RestError::unknown_body_column("transactions", "a\nmount");
+        assert!(!err.to_string().contains('\n'), "{err}");
     }
 }

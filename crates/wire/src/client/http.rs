@@ -272,6 +272,8 @@ impl HttpClients {
 pub(crate) enum Method {
     Get,
     Post,
+    Patch,
+    Delete,
 }
 
 /// One request, borrowed from its caller: the path and query come in pieces that are written
@@ -322,6 +324,8 @@ async fn via_reqwest<R>(
     let mut builder = match request.method {
         Method::Get => client.get(url),
         Method::Post => client.post(url),
+        Method::Patch => client.patch(url),
+        Method::Delete => client.delete(url),
     }
     .header("apikey", endpoint.api_key());
     if let Some(token) = request.bearer {

@@ -366,6 +366,8 @@ fn encode(buf: &mut Vec<u8>, endpoint: &Endpoint, request: &Request<'_>) {
     buf.extend_from_slice(match request.method {
         Method::Get => b"GET ",
         Method::Post => b"POST ",
+        Method::Patch => b"PATCH ",
+        Method::Delete => b"DELETE ",
     });
     push_target(buf, endpoint.path_prefix());
     for piece in request.path {
@@ -394,7 +396,7 @@ fn encode(buf: &mut Vec<u8>, endpoint: &Endpoint, request: &Request<'_>) {
             buf.extend_from_slice(b"\r\n\r\n");
             buf.extend_from_slice(body);
         }
-        None if request.method == Method::Post => {
+        None if matches!(request.method, Method::Post | Method::Patch) => {
             buf.extend_from_slice(b"\r\ncontent-length: 0\r\n\r\n");
         }
         None => buf.extend_from_slice(b"\r\n\r\n"),

@@ -23,7 +23,7 @@ pub use auth::{AuthClient, Session};
 pub use error::{ClientError, io_kind};
 pub use http::{ConnectionModel, Endpoint, HttpClient, HttpClients, HttpOptions, http_client};
 pub use realtime::{RealtimeClient, RealtimeEvent, RealtimeOptions, ReconnectPolicy, Subscription};
-pub use rest::{PushEntry, RestClient, SyncPushAnswer, iso_millis, parse_iso_millis};
+pub use rest::{PushEntry, RestClient, RestWrite, SyncPushAnswer, iso_millis, parse_iso_millis};
 
 #[cfg(test)]
 mod realtime_tests;

@@ -2,6 +2,7 @@
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::http::{HttpClient, Method, Request};
 use super::{ClientError, Endpoint};
@@ -162,6 +163,46 @@ impl RestClient {
         self.rpc(jwt, "sync_push", &Args { rows: entries }).await
     }
 
+    /// Any `GET /rest/v1/<path_and_query>` answering rows (the snoop probes' reads).
+    pub async fn select<T: DeserializeOwned>(
+        &self,
+        jwt: &str,
+        path_and_query: &str,
+    ) -> Result<Vec<T>, ClientError> {
+        self.get(jwt, &["/rest/v1/", path_and_query]).await
+    }
+
+    /// A write answering the rows it touched (`return=representation`): `PATCH` with `body`
+    /// or `DELETE` of `/rest/v1/<path_and_query>`, or a merging upsert (`POST` with
+    /// `resolution=merge-duplicates`) of the rows in `body`.
+    pub async fn write_returning<T: DeserializeOwned>(
+        &self,
+        jwt: &str,
+        write: RestWrite,
+        path_and_query: &str,
+        body: Option<&Value>,
+    ) -> Result<Vec<T>, ClientError> {
+        let (method, prefer) = match write {
+            RestWrite::Update => (Method::Patch, "return=representation"),
+            RestWrite::Delete => (Method::Delete, "return=representation"),
+            RestWrite::Upsert => (
+                Method::Post,
+                "resolution=merge-duplicates,return=representation",
+            ),
+        };
+        let request = Request {
+            method,
+            path: &["/rest/v1/", path_and_query],
+            bearer: Some(jwt),
+            prefer: Some(prefer),
+            json: body.map(to_json).transpose()?,
+        };
+        self.send(request, |body| {
+            serde_json::from_slice(body).map_err(|e| decode_error(path_and_query, e))
+        })
+        .await
+    }
+
     /// A GET with both headers Kong and PostgREST need (`apikey`, `Authorization: Bearer`),
     /// its JSON answer decoded straight from the connection's buffer.
     async fn get<T: DeserializeOwned>(&self, jwt: &str, path: &[&str]) -> Result<T, ClientError> {
@@ -194,6 +235,14 @@ impl RestClient {
             })
             .await?
     }
+}
+
+/// The write of [`RestClient::write_returning`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestWrite {
+    Update,
+    Upsert,
+    Delete,
 }
 
 /// The first row of a JSON array (the rest skipped), without collecting them.
